@@ -1,0 +1,311 @@
+//! The one input model: every action input is a `--flag` of the same name, read from
+//! `INPUT_<NAME>` (upper-cased, hyphen kept) on a runner. An empty value means "not given", because
+//! the runner sets every input that action.yml declares.
+
+use clap::Parser;
+
+use crate::error::{Error, Result};
+
+/// Rotate a GitHub App key into Key Vault and run self-hosted GitHub runners on Azure Container
+/// Apps Jobs.
+///
+/// On a runner every input comes from its `INPUT_*` variable; from a shell, give the commands as
+/// arguments and the inputs as flags:
+/// `aca-runner-action rotate-key --key-vault kv-runners --app-id 123 --private-key "$(cat key.pem)"`.
+#[derive(Debug, Clone, Default, Parser)]
+#[command(name = "aca-runner-action", version, about, long_about = None)]
+pub struct Inputs {
+    /// Commands to run, in pipeline order (same as `--command`).
+    #[arg(value_name = "COMMAND")]
+    pub commands: Vec<String>,
+
+    /// One or more of rotate-key, build-image, deploy, set-variables (spaces, commas or newlines
+    /// between them); they always run in that order.
+    #[arg(long, env = "INPUT_COMMAND", hide_env_values = true)]
+    pub command: Option<String>,
+
+    /// GitHub App id, or the App's client id (Iv…), used as the JWT issuer.
+    #[arg(long, env = "INPUT_APP-ID")]
+    pub app_id: Option<String>,
+
+    /// GitHub App private key, PEM (PKCS#1 or PKCS#8, RSA).
+    #[arg(long, env = "INPUT_PRIVATE-KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
+
+    /// Installation to use; discovered from owner/repository when absent.
+    #[arg(long, env = "INPUT_INSTALLATION-ID")]
+    pub installation_id: Option<String>,
+
+    /// Organization (or user) that the runners serve; defaults to the repository owner.
+    #[arg(long, env = "INPUT_OWNER")]
+    pub owner: Option<String>,
+
+    /// owner/name of the repository; defaults to GITHUB_REPOSITORY.
+    #[arg(long, env = "INPUT_REPOSITORY")]
+    pub repository: Option<String>,
+
+    /// GitHub API URL; defaults to GITHUB_API_URL, else https://api.github.com.
+    #[arg(long, env = "INPUT_GITHUB-API-URL")]
+    pub github_api_url: Option<String>,
+
+    /// Client id of the Entra application (federated credential) or user-assigned identity.
+    #[arg(long, env = "INPUT_AZURE-CLIENT-ID")]
+    pub azure_client_id: Option<String>,
+
+    /// Entra tenant id.
+    #[arg(long, env = "INPUT_AZURE-TENANT-ID")]
+    pub azure_tenant_id: Option<String>,
+
+    /// Azure sign-in: oidc (default on a runner), managed-identity, workload-identity, cli.
+    #[arg(long, env = "INPUT_AZURE-AUTH")]
+    pub azure_auth: Option<String>,
+
+    /// AzureCloud (default), AzureUSGovernment or AzureChinaCloud.
+    #[arg(long, env = "INPUT_AZURE-ENVIRONMENT")]
+    pub azure_environment: Option<String>,
+
+    /// Audience of the GitHub OIDC token; defaults to the environment's.
+    #[arg(long, env = "INPUT_AZURE-AUDIENCE")]
+    pub azure_audience: Option<String>,
+
+    /// Entra authority host, for clouds not covered by azure-environment.
+    #[arg(long, env = "INPUT_AZURE-AUTHORITY-HOST")]
+    pub azure_authority_host: Option<String>,
+
+    /// Azure Resource Manager URL, for clouds not covered by azure-environment.
+    #[arg(long, env = "INPUT_AZURE-RESOURCE-MANAGER-URL")]
+    pub azure_resource_manager_url: Option<String>,
+
+    /// Key Vault name or URL that holds the App key.
+    #[arg(long, env = "INPUT_KEY-VAULT")]
+    pub key_vault: Option<String>,
+
+    /// Name of the Key Vault secret that holds the key (default github-app-key).
+    #[arg(long, env = "INPUT_SECRET-NAME")]
+    pub secret_name: Option<String>,
+
+    /// Prove the key against GitHub before storing it (default true).
+    #[arg(long, env = "INPUT_VERIFY-KEY")]
+    pub verify_key: Option<String>,
+
+    /// Disable (never delete) older enabled versions once the new one is stored (default true).
+    #[arg(long, env = "INPUT_DISABLE-PREVIOUS-VERSIONS")]
+    pub disable_previous_versions: Option<String>,
+
+    /// Fail when the stored key is older than this many days (default 0: off).
+    #[arg(long, env = "INPUT_MAX-KEY-AGE-DAYS")]
+    pub max_key_age_days: Option<String>,
+
+    /// Expiry of the new secret version in days (default 0: none).
+    #[arg(long, env = "INPUT_SECRET-EXPIRES-IN-DAYS")]
+    pub secret_expires_in_days: Option<String>,
+
+    /// Keep the installation token alive after the step (default false).
+    #[arg(long, env = "INPUT_SKIP-TOKEN-REVOKE")]
+    pub skip_token_revoke: Option<String>,
+
+    /// Read everything, write nothing, report what would change (default false).
+    #[arg(long, env = "INPUT_DRY-RUN")]
+    pub dry_run: Option<String>,
+}
+
+/// A command of the pipeline, in run order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Command {
+    /// Store the App key in Key Vault.
+    RotateKey,
+    /// Build the runner image in ACR.
+    BuildImage,
+    /// Run an ARM deployment.
+    Deploy,
+    /// Write GitHub Actions variables.
+    SetVariables,
+}
+
+impl Command {
+    /// The command's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::RotateKey => "rotate-key",
+            Command::BuildImage => "build-image",
+            Command::Deploy => "deploy",
+            Command::SetVariables => "set-variables",
+        }
+    }
+}
+
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl Inputs {
+    /// The commands, in pipeline order, without duplicates.
+    pub fn command_list(&self) -> Result<Vec<Command>> {
+        let mut words: Vec<String> = self.commands.clone();
+        if let Some(c) = given(&self.command) {
+            words.push(c.to_string());
+        }
+        let mut out = Vec::new();
+        for word in words
+            .iter()
+            .flat_map(|w| w.split([' ', ',', '\n', '\r', '\t']))
+            .filter(|w| !w.is_empty())
+        {
+            let cmd = match word {
+                "rotate-key" => Command::RotateKey,
+                "build-image" => Command::BuildImage,
+                "deploy" => Command::Deploy,
+                "set-variables" => Command::SetVariables,
+                other => {
+                    return Err(Error::input(
+                        "command",
+                        format!(
+                            "`{other}` is not a command; use rotate-key, build-image, deploy or set-variables"
+                        ),
+                    ));
+                }
+            };
+            if !out.contains(&cmd) {
+                out.push(cmd);
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::input(
+                "command",
+                "is required: name one or more of rotate-key, build-image, deploy, set-variables",
+            ));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// A string input, `None` when empty.
+    pub fn text(value: &Option<String>) -> Option<String> {
+        given(value).map(str::to_string)
+    }
+
+    /// A required string input.
+    pub fn required(value: &Option<String>, input: &'static str, why: &str) -> Result<String> {
+        given(value)
+            .map(str::to_string)
+            .ok_or_else(|| Error::input(input, format!("is required {why}")))
+    }
+
+    /// A boolean input (YAML 1.2 core schema words, as the Actions toolkit reads them).
+    pub fn boolean(value: &Option<String>, input: &'static str, default: bool) -> Result<bool> {
+        match given(value) {
+            None => Ok(default),
+            Some("true" | "True" | "TRUE") => Ok(true),
+            Some("false" | "False" | "FALSE") => Ok(false),
+            Some(other) => Err(Error::input(
+                input,
+                format!("`{other}` is not a boolean; use true or false"),
+            )),
+        }
+    }
+
+    /// A non-negative whole number input.
+    pub fn number(value: &Option<String>, input: &'static str, default: u64) -> Result<u64> {
+        match given(value) {
+            None => Ok(default),
+            Some(v) => v.parse::<u64>().map_err(|_| {
+                Error::input(input, format!("`{v}` is not a whole number of 0 or more"))
+            }),
+        }
+    }
+
+    /// The repository (`owner/name`): the input, else `GITHUB_REPOSITORY`.
+    pub fn repository_or_env(&self) -> Result<Option<String>> {
+        let repo = given(&self.repository).map(str::to_string).or_else(|| {
+            std::env::var("GITHUB_REPOSITORY")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
+        if let Some(r) = &repo {
+            let mut parts = r.split('/');
+            let ok = matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty());
+            if !ok {
+                return Err(Error::input(
+                    "repository",
+                    format!("`{r}` is not owner/name"),
+                ));
+            }
+        }
+        Ok(repo)
+    }
+
+    /// The owner: the input, else the repository's owner.
+    pub fn owner_or_default(&self) -> Result<Option<String>> {
+        if let Some(o) = given(&self.owner) {
+            return Ok(Some(o.to_string()));
+        }
+        if let Ok(o) = std::env::var("GITHUB_REPOSITORY_OWNER")
+            && !o.is_empty()
+        {
+            return Ok(Some(o));
+        }
+        Ok(self
+            .repository_or_env()?
+            .and_then(|r| r.split('/').next().map(str::to_string)))
+    }
+
+    /// The GitHub API URL: input, `GITHUB_API_URL`, or api.github.com.
+    pub fn github_api_url(&self) -> Result<String> {
+        let url = given(&self.github_api_url)
+            .map(str::to_string)
+            .or_else(|| {
+                std::env::var("GITHUB_API_URL")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            })
+            .unwrap_or_else(|| "https://api.github.com".into());
+        url::Url::parse(&url).map_err(|_| {
+            Error::input(
+                "github-api-url",
+                format!("`{url}` is not a URL; give https://api.github.com or https://HOST/api/v3"),
+            )
+        })?;
+        Ok(url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Inputs::command().debug_assert();
+    }
+
+    #[test]
+    fn commands_run_in_pipeline_order() {
+        let inputs = Inputs {
+            command: Some("set-variables,\ndeploy rotate-key deploy".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            inputs.command_list().unwrap(),
+            vec![Command::RotateKey, Command::Deploy, Command::SetVariables]
+        );
+        let bad = Inputs {
+            command: Some("rotate".into()),
+            ..Default::default()
+        };
+        assert!(
+            bad.command_list()
+                .unwrap_err()
+                .to_string()
+                .contains("`command`")
+        );
+    }
+
+    #[test]
+    fn empty_means_not_given() {
+        assert!(Inputs::boolean(&Some("".into()), "dry-run", true).unwrap());
+        assert!(!Inputs::boolean(&Some("False".into()), "dry-run", true).unwrap());
+        assert!(Inputs::boolean(&Some("yes".into()), "dry-run", true).is_err());
+        assert_eq!(Inputs::number(&Some(" ".into()), "x", 7).unwrap(), 7);
+    }
+}

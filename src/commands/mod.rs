@@ -1,0 +1,4 @@
+//! One module per command: each knows its workflow and calls the service modules; none builds an
+//! HTTP request itself.
+
+pub mod rotate_key;

@@ -1,0 +1,426 @@
+//! `rotate-key`: prove the GitHub App key, store it in Key Vault when it changed, retire the older
+//! versions, report fingerprint and age (SPEC §3.1).
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::cli::Inputs;
+use crate::error::{Error, Result};
+use crate::github::{GitHub, Installation};
+use crate::key::{AppKey, fingerprint_of};
+use crate::keyvault::{KeyVault, Latest, vault_url};
+use crate::runtime::markdown_table;
+use crate::{Step, say};
+
+/// Tag that records the fingerprint of the key a version holds.
+pub const FINGERPRINT_TAG: &str = "github-app-key-fingerprint";
+/// Tag that records the App id.
+pub const APP_ID_TAG: &str = "github-app-id";
+/// Tag that records the run that stored the version.
+pub const ROTATED_BY_TAG: &str = "rotated-by";
+/// Content type of the stored PEM.
+pub const CONTENT_TYPE: &str = "application/x-pem-file";
+
+/// Typed `rotate-key` inputs.
+#[derive(Debug)]
+struct Request {
+    key: AppKey,
+    app_id: Option<String>,
+    installation_id: Option<u64>,
+    vault: String,
+    secret_name: String,
+    verify_key: bool,
+    disable_previous: bool,
+    max_age_days: u64,
+    expires_in_days: u64,
+}
+
+impl Request {
+    fn from_inputs(i: &Inputs) -> Result<Request> {
+        let raw_key = Inputs::required(
+            &i.private_key,
+            "private-key",
+            "for rotate-key: pass the App's private key, e.g. `private-key: ${{ secrets.APP_PRIVATE_KEY }}`",
+        )?;
+        let key = AppKey::parse(&raw_key)?;
+        let verify_key = Inputs::boolean(&i.verify_key, "verify-key", true)?;
+        let app_id = Inputs::text(&i.app_id);
+        if verify_key && app_id.is_none() {
+            return Err(Error::input(
+                "app-id",
+                "is required to verify the key against GitHub: set it to the App's id (or client id), or set `verify-key: false`",
+            ));
+        }
+        let installation_id = match Inputs::text(&i.installation_id) {
+            None => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                Error::input(
+                    "installation-id",
+                    format!("`{v}` is not a number; copy it from the installation's settings URL"),
+                )
+            })?),
+        };
+        let secret_name =
+            Inputs::text(&i.secret_name).unwrap_or_else(|| "github-app-key".to_string());
+        if !secret_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || secret_name.len() > 127
+        {
+            return Err(Error::input(
+                "secret-name",
+                format!(
+                    "`{secret_name}` is not a Key Vault secret name (1-127 letters, digits and hyphens)"
+                ),
+            ));
+        }
+        Ok(Request {
+            key,
+            app_id,
+            installation_id,
+            vault: Inputs::required(
+                &i.key_vault,
+                "key-vault",
+                "for rotate-key: give the vault name or URL",
+            )?,
+            secret_name,
+            verify_key,
+            disable_previous: Inputs::boolean(
+                &i.disable_previous_versions,
+                "disable-previous-versions",
+                true,
+            )?,
+            max_age_days: Inputs::number(&i.max_key_age_days, "max-key-age-days", 0)?,
+            expires_in_days: Inputs::number(
+                &i.secret_expires_in_days,
+                "secret-expires-in-days",
+                0,
+            )?,
+        })
+    }
+}
+
+/// Runs `rotate-key`.
+pub async fn run(step: &Step) -> Result<()> {
+    let req = Request::from_inputs(&step.inputs)?;
+    say!("Key fingerprint: {}", req.key.fingerprint());
+
+    let verified_app = if req.verify_key {
+        Some(verify(step, &req).await?)
+    } else {
+        say!("verify-key is false: the key is not checked against GitHub");
+        None
+    };
+    let app_id_tag = verified_app
+        .clone()
+        .or_else(|| req.app_id.clone())
+        .unwrap_or_default();
+
+    let (cloud, credential) = step.azure().await?;
+    let url = vault_url(&req.vault, &cloud.key_vault_suffix)?;
+    let kv = KeyVault::new(url, &cloud.key_vault_suffix, credential.clone(), &step.http)?;
+    let name = &req.secret_name;
+    let secret_uri = kv.secret_uri(name);
+    say!("Key Vault secret: {secret_uri}");
+
+    let latest = kv.latest(name).await?;
+    let current = match &latest {
+        Latest::Found(s) => Some(s),
+        _ => None,
+    };
+    let stored_fingerprint = current.and_then(|s| {
+        s.tags
+            .get(FINGERPRINT_TAG)
+            .cloned()
+            .or_else(|| fingerprint_of(s.value.expose()))
+    });
+    let unchanged = stored_fingerprint.as_deref() == Some(req.key.fingerprint());
+    let mut done: Vec<String> = Vec::new();
+
+    let (live_version, live_created, rotated) = match (unchanged, current) {
+        (true, Some(cur)) => {
+            say!(
+                "Unchanged: version {} already holds this key; nothing to store",
+                cur.version
+            );
+            (cur.version.clone(), cur.created, false)
+        }
+        _ => {
+            match &latest {
+                Latest::Missing => say!("The secret does not exist yet: storing the first version"),
+                Latest::Disabled => {
+                    say!("The latest version is disabled: storing the key as a new version")
+                }
+                Latest::Found(cur) => say!(
+                    "The key changed (version {} holds {}): storing a new version",
+                    cur.version,
+                    stored_fingerprint.as_deref().unwrap_or("an unreadable key")
+                ),
+            }
+            if step.dry_run {
+                say!("dry-run: would store a new version of {name}");
+                let (v, c) = current
+                    .map(|c| (c.version.clone(), c.created))
+                    .unwrap_or_default();
+                (v, c, false)
+            } else {
+                let mut tags = BTreeMap::new();
+                tags.insert(
+                    FINGERPRINT_TAG.to_string(),
+                    req.key.fingerprint().to_string(),
+                );
+                if !app_id_tag.is_empty() {
+                    tags.insert(APP_ID_TAG.to_string(), app_id_tag.clone());
+                }
+                tags.insert(ROTATED_BY_TAG.to_string(), run_url());
+                let expires = (req.expires_in_days > 0).then(|| {
+                    OffsetDateTime::now_utc() + time::Duration::days(req.expires_in_days as i64)
+                });
+                let stored = kv
+                    .set(name, req.key.pem(), CONTENT_TYPE, tags, expires)
+                    .await?;
+                say!("Stored new version {}", stored.version);
+                done.push(format!("stored version {}", stored.version));
+                (stored.version, stored.created, true)
+            }
+        }
+    };
+
+    // Retire the others only now that the new version is stored.
+    let mut disabled: Vec<String> = Vec::new();
+    if req.disable_previous && !live_version.is_empty() {
+        let versions = kv.versions(name).await?;
+        let to_disable: Vec<_> = versions
+            .iter()
+            .filter(|v| v.enabled && v.version != live_version)
+            .collect();
+        if to_disable.is_empty() {
+            say!("No other enabled version to disable");
+        }
+        for v in to_disable {
+            if step.dry_run {
+                say!("dry-run: would disable version {}", v.version);
+                continue;
+            }
+            if let Err(e) = kv.disable(name, &v.version).await {
+                let so_far = if done.is_empty() && disabled.is_empty() {
+                    "nothing was changed".to_string()
+                } else {
+                    format!(
+                        "done so far: {}",
+                        done.iter()
+                            .cloned()
+                            .chain(disabled.iter().map(|d| format!("disabled {d}")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                say!(
+                    "Stopped while disabling version {} ({so_far}); the new version stays enabled",
+                    v.version
+                );
+                return Err(e);
+            }
+            say!("Disabled version {}", v.version);
+            disabled.push(v.version.clone());
+        }
+    } else if !req.disable_previous {
+        say!("disable-previous-versions is false: older versions stay enabled");
+    }
+
+    let created_text = live_created
+        .and_then(|c| c.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    let version_uri = if live_version.is_empty() {
+        String::new()
+    } else {
+        format!("{secret_uri}/{live_version}")
+    };
+    step.output("secret-uri", &secret_uri)?;
+    step.output("secret-version", &live_version)?;
+    step.output("secret-version-uri", &version_uri)?;
+    step.output("key-fingerprint", req.key.fingerprint())?;
+    step.output("rotated", if rotated { "true" } else { "false" })?;
+    step.output("key-created-at", &created_text)?;
+
+    let mut rows = vec![
+        vec!["Secret".to_string(), format!("`{secret_uri}`")],
+        vec!["Live version".to_string(), format!("`{live_version}`")],
+        vec![
+            "Key fingerprint".to_string(),
+            format!("`{}`", req.key.fingerprint()),
+        ],
+        vec!["Rotated".to_string(), rotated.to_string()],
+        vec!["Key created".to_string(), created_text.clone()],
+        vec![
+            "Disabled versions".to_string(),
+            if disabled.is_empty() {
+                "none".to_string()
+            } else {
+                disabled.join(", ")
+            },
+        ],
+    ];
+    if let Some(app) = &verified_app {
+        rows.insert(0, vec!["GitHub App".to_string(), app.clone()]);
+    }
+    let mut summary = format!(
+        "### rotate-key{}\n\n{}",
+        if step.dry_run { " (dry run)" } else { "" },
+        markdown_table(&["", ""], &rows)
+    );
+    if rotated {
+        let note = "Container Apps Jobs that reference the secret without a version pick up the new version within 30 minutes; until then they may still use the old, now disabled, version from their cache.";
+        say!("{note}");
+        summary.push_str(&format!("\n{note}\n"));
+    } else if !step.dry_run {
+        summary.push_str("\nNothing changed: the stored key is already this key.\n");
+    }
+    step.rt.summary(&summary);
+
+    if req.max_age_days > 0
+        && let Some(created) = live_created
+    {
+        let age = (OffsetDateTime::now_utc() - created).whole_days();
+        if age > req.max_age_days as i64 {
+            return Err(Error::KeyTooOld {
+                age_days: age,
+                max_days: req.max_age_days as i64,
+                created: created_text,
+            });
+        }
+        say!(
+            "Key age: {age} day(s), within max-key-age-days ({})",
+            req.max_age_days
+        );
+    }
+    Ok(())
+}
+
+/// Proves the key against GitHub; returns the App id GitHub confirmed.
+async fn verify(step: &Step, req: &Request) -> Result<String> {
+    let app_id = req.app_id.clone().unwrap_or_default();
+    let gh = step.github().await?;
+    let jwt = GitHub::app_jwt(&app_id, &req.key)?;
+    let app = gh.app(&jwt, &app_id, &req.key).await?;
+    let matches = app.id.to_string() == app_id || app.client_id.as_deref() == Some(app_id.as_str());
+    if !matches {
+        return Err(Error::AppMismatch {
+            expected: app_id,
+            actual: app.id,
+            slug: app.slug.unwrap_or(app.name),
+        });
+    }
+    say!(
+        "GitHub accepted the key for App {} ({})",
+        app.id,
+        app.slug.as_deref().unwrap_or(&app.name)
+    );
+
+    let installation = match req.installation_id {
+        Some(id) => Some(gh.installation(&jwt, &app_id, id).await?),
+        None => {
+            let owner = step.inputs.owner_or_default()?;
+            let repository = step.inputs.repository_or_env()?;
+            match owner {
+                None => None,
+                Some(owner) => match gh
+                    .find_installation(&jwt, &app_id, &owner, repository.as_deref())
+                    .await
+                {
+                    Ok(inst) => Some(inst),
+                    Err(Error::NotInstalled { target, .. }) => {
+                        step.rt.warning(&format!(
+                            "GitHub App {} is not installed on {target}: runners cannot register until it is (App settings → Install App)",
+                            app.id
+                        ));
+                        None
+                    }
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+    };
+    if let Some(inst) = installation {
+        check_installation(step, gh, &jwt, &inst).await?;
+    }
+    Ok(app.id.to_string())
+}
+
+/// Mints an installation token (proving the installation works with this key) and warns about
+/// permissions the runners or set-variables need.
+async fn check_installation(
+    step: &Step,
+    gh: &GitHub,
+    jwt: &crate::secret::Secret,
+    inst: &Installation,
+) -> Result<()> {
+    let token = gh.installation_token(jwt, inst.id, None).await?;
+    step.track_token(&token.token);
+    let account = inst
+        .account
+        .as_ref()
+        .and_then(|a| a.login.clone())
+        .unwrap_or_default();
+    say!(
+        "Installation {} on {account}: token minted, expires {}",
+        inst.id,
+        token.expires_at
+    );
+    let perms = if token.permissions.is_empty() {
+        &inst.permissions
+    } else {
+        &token.permissions
+    };
+    for warning in permission_warnings(perms) {
+        step.rt.warning(&warning);
+    }
+    Ok(())
+}
+
+/// Warnings for permissions the runners and set-variables need but the installation lacks.
+pub fn permission_warnings(perms: &BTreeMap<String, String>) -> Vec<String> {
+    let has_write = |p: &str| perms.get(p).map(String::as_str) == Some("write");
+    let mut out = Vec::new();
+    if !has_write("organization_self_hosted_runners") && !has_write("administration") {
+        out.push("the App's installation has neither `organization_self_hosted_runners: write` (organization runners) nor `administration: write` (repository runners): runners cannot register and KEDA cannot see the queue. Add the permission in the App's settings and accept it on the installation".to_string());
+    }
+    if !has_write("actions_variables") && !has_write("organization_actions_variables") {
+        out.push("the App's installation lacks `actions_variables: write` (and `organization_actions_variables: write`): set-variables with the App will fail. Add the permission if you use set-variables".to_string());
+    }
+    out
+}
+
+/// The run's URL (`rotated-by` tag), or a local marker.
+fn run_url() -> String {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    match (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    ) {
+        (Some(server), Some(repo), Some(run)) => format!("{server}/{repo}/actions/runs/{run}"),
+        _ => "aca-runner-action (local)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warns_about_missing_permissions() {
+        let mut p = BTreeMap::new();
+        assert_eq!(permission_warnings(&p).len(), 2);
+        p.insert(
+            "organization_self_hosted_runners".to_string(),
+            "write".to_string(),
+        );
+        p.insert("actions_variables".to_string(), "write".to_string());
+        assert!(permission_warnings(&p).is_empty());
+        p.insert("actions_variables".to_string(), "read".to_string());
+        assert_eq!(permission_warnings(&p).len(), 1);
+    }
+}

@@ -1,0 +1,168 @@
+//! aca-runner-action: rotate a GitHub App key into Key Vault, deploy self-hosted runners on Azure
+//! Container Apps Jobs, and publish what they need, as one GitHub Action (and CLI).
+//!
+//! Layout: one module per outside system ([`github`], [`azure_auth`], [`keyvault`]) that knows its
+//! wire format; one module per command under [`commands`] that knows the workflow; [`runtime`]
+//! for everything the runner sees; [`http`] for the one HTTP client and its retries.
+
+pub mod azure_auth;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod github;
+pub mod http;
+pub mod key;
+pub mod keyvault;
+pub mod runtime;
+pub mod secret;
+
+use std::sync::{Arc, Mutex};
+
+use azure_core::credentials::TokenCredential;
+use tokio::sync::OnceCell;
+
+pub use cli::{Command, Inputs};
+pub use error::{Error, Result};
+
+use crate::runtime::Runtime;
+use crate::secret::Secret;
+
+/// What the commands of one step share: inputs, the HTTP client, the GitHub and Azure clients
+/// (created on first use), the outputs of earlier commands, and the tokens to revoke at the end.
+pub struct Step {
+    /// The inputs.
+    pub inputs: Inputs,
+    /// The shared HTTP client.
+    pub http: Arc<http::Http>,
+    /// The runner side.
+    pub rt: &'static Runtime,
+    /// `dry-run`.
+    pub dry_run: bool,
+    github: OnceCell<github::GitHub>,
+    azure: OnceCell<(azure_auth::Cloud, Arc<dyn TokenCredential>)>,
+    tokens: Mutex<Vec<Secret>>,
+}
+
+impl Step {
+    /// The GitHub client for `github-api-url`.
+    pub async fn github(&self) -> Result<&github::GitHub> {
+        self.github
+            .get_or_try_init(|| async {
+                github::GitHub::new(self.http.clone(), &self.inputs.github_api_url()?)
+            })
+            .await
+    }
+
+    /// The Azure cloud and credential chosen by the Azure inputs.
+    pub async fn azure(&self) -> Result<&(azure_auth::Cloud, Arc<dyn TokenCredential>)> {
+        self.azure
+            .get_or_try_init(|| async {
+                let i = &self.inputs;
+                let cloud = azure_auth::Cloud::resolve(
+                    Inputs::text(&i.azure_environment).as_deref(),
+                    Inputs::text(&i.azure_authority_host).as_deref(),
+                    Inputs::text(&i.azure_resource_manager_url).as_deref(),
+                    Inputs::text(&i.azure_audience).as_deref(),
+                )?;
+                let identity = azure_auth::AzureIdentity {
+                    method: azure_auth::AuthMethod::parse(Inputs::text(&i.azure_auth).as_deref())?,
+                    client_id: Inputs::text(&i.azure_client_id),
+                    tenant_id: Inputs::text(&i.azure_tenant_id),
+                    cloud: cloud.clone(),
+                };
+                let credential = azure_auth::credential(&identity, &self.http)?;
+                Ok((cloud, credential))
+            })
+            .await
+    }
+
+    /// Remembers an installation token for revocation at the end of the step.
+    pub fn track_token(&self, token: &Secret) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(token.clone());
+    }
+
+    /// Sets a step output (also visible to later commands).
+    pub fn output(&self, name: &str, value: &str) -> Result<()> {
+        self.rt
+            .set_output(name, value)
+            .map_err(|e| Error::RunnerFile {
+                path: "GITHUB_OUTPUT".into(),
+                detail: e.to_string(),
+            })
+    }
+
+    async fn revoke_tokens(&self) {
+        let tokens: Vec<Secret> =
+            std::mem::take(&mut *self.tokens.lock().unwrap_or_else(|p| p.into_inner()));
+        if tokens.is_empty() {
+            return;
+        }
+        let skip = Inputs::boolean(&self.inputs.skip_token_revoke, "skip-token-revoke", false)
+            .unwrap_or(false);
+        if skip {
+            crate::say!(
+                "Keeping {} installation token(s) alive (skip-token-revoke); they expire within an hour",
+                tokens.len()
+            );
+            return;
+        }
+        let Ok(gh) = self.github().await else { return };
+        for token in &tokens {
+            match gh.revoke(token).await {
+                Ok(()) => crate::say!("Revoked the installation token"),
+                Err(e) => self
+                    .rt
+                    .warning(&format!("could not revoke an installation token: {e}")),
+            }
+        }
+    }
+}
+
+/// Runs the commands the inputs name, in pipeline order, then revokes tokens and writes the
+/// summary. Errors are returned for the caller to render once.
+pub async fn run(inputs: Inputs) -> Result<()> {
+    let rt = Runtime::get();
+    let commands = inputs.command_list()?;
+    let dry_run = Inputs::boolean(&inputs.dry_run, "dry-run", false)?;
+    let http = http::Http::from_env(http::RetryPolicy::default())?;
+    let step = Step {
+        inputs,
+        http,
+        rt,
+        dry_run,
+        github: OnceCell::new(),
+        azure: OnceCell::new(),
+        tokens: Mutex::new(Vec::new()),
+    };
+    if dry_run {
+        crate::say!("dry-run: reading everything, writing nothing");
+    }
+    let mut result = Ok(());
+    for command in commands {
+        rt.group(command.name());
+        let outcome = match command {
+            Command::RotateKey => commands::rotate_key::run(&step).await,
+            other => Err(Error::input(
+                "command",
+                format!(
+                    "`{}` is not available in this version yet; this version runs rotate-key",
+                    other.name()
+                ),
+            )),
+        };
+        rt.end_group();
+        if let Err(e) = outcome {
+            result = Err(e);
+            break;
+        }
+    }
+    step.revoke_tokens().await;
+    crate::debug!("{} HTTP request(s) sent", step.http.request_count());
+    if let Err(e) = rt.flush_summary() {
+        rt.warning(&format!("could not write the step summary: {e}"));
+    }
+    result
+}

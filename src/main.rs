@@ -1,0 +1,31 @@
+//! The binary: parse inputs, run, render the one error.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use aca_runner_action::runtime::Runtime;
+use aca_runner_action::{Inputs, run};
+
+fn main() -> ExitCode {
+    let rt = Runtime::install(Runtime::from_env());
+    let inputs = Inputs::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            rt.error("aca-runner-action failed", &format!("cannot start: {e}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(inputs)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            rt.error(e.title(), &e.to_string());
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: the real binary against the fake cloud, as a runner runs the step.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod action_yml;
+mod helpers;
+mod rotate_key;
