@@ -129,6 +129,19 @@ pub enum Error {
         hint: String,
     },
 
+    /// An Azure Resource Manager call failed.
+    #[error("Azure Resource Manager: {action} failed (HTTP {status}):\n{detail}{hint}")]
+    Arm {
+        /// What the action was doing.
+        action: String,
+        /// HTTP status.
+        status: u16,
+        /// ARM's error tree, redacted.
+        detail: String,
+        /// What to do, starting with ". " when present.
+        hint: String,
+    },
+
     /// The live key is older than `max-key-age-days`.
     #[error(
         "the GitHub App key in Key Vault is {age_days} days old (created {created}), older than `max-key-age-days` ({max_days}). Rotate it: in the App's settings (Settings → Developer settings → GitHub Apps → the App → Private keys) generate a new private key, store it in the workflow secret that feeds `private-key`, rerun this workflow, then delete the old key in the App's settings"
@@ -181,6 +194,7 @@ impl Error {
             Error::GitHub { .. } => "GitHub request failed",
             Error::KeyVaultForbidden { .. } | Error::KeyVault { .. } => "Key Vault request failed",
             Error::KeyTooOld { .. } => "GitHub App key too old",
+            Error::Arm { .. } => "Azure Resource Manager request failed",
             Error::Transport { .. } => "Network failure",
             Error::RunnerFile { .. } | Error::Other(_) => "aca-runner-action failed",
         }

@@ -5,6 +5,7 @@
 //! wire format; one module per command under [`commands`] that knows the workflow; [`runtime`]
 //! for everything the runner sees; [`http`] for the one HTTP client and its retries.
 
+pub mod arm;
 pub mod azure_auth;
 pub mod cli;
 pub mod commands;

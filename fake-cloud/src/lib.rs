@@ -1,1 +1,460 @@
-//! stub
+//! A local, stateful HTTPS fake of the cloud services `aca-runner-action` talks to:
+//! GitHub REST, the GitHub Actions OIDC issuer, the Entra ID token endpoint (plus the IMDS
+//! managed-identity endpoint) and Key Vault secrets.
+//!
+//! All services share one TLS listener and are told apart by path:
+//! GitHub REST at `/` (e.g. `/app`), OIDC at `/_actions/idtoken`, Entra at
+//! `/{tenant}/oauth2/v2.0/token`, IMDS at `/metadata/identity/oauth2/token`, Key Vault at
+//! `/secrets/...` (the vault URL is the server URL itself) and the admin API at `/_fake/...`.
+//!
+//! Every GitHub and Key Vault exchange is checked against the official API descriptions in
+//! `api-specs/` (see [`contract`]); mismatches show up in [`FakeCloud::contract_violations`].
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod contract;
+mod entra;
+mod github;
+mod keyvault;
+mod oidc;
+mod server;
+mod state;
+mod tls;
+mod util;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Start-up options of a [`FakeCloud`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// TCP port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Where to write the CA certificate (PEM), if anywhere.
+    pub ca_file: Option<PathBuf>,
+    /// Extra DNS names for the leaf certificate (e.g. `api.github.com`, `*.vault.azure.net`).
+    pub extra_hostnames: Vec<String>,
+    /// Identities, apps and tokens the fake knows about.
+    pub seed: Seed,
+    /// Latency added to every non-admin request.
+    pub latency_ms: u64,
+    /// Append every logged request as a JSON line to this file.
+    pub log_file: Option<PathBuf>,
+}
+
+/// Fixed identities and settings of the fake cloud.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Seed {
+    /// Entra tenant id.
+    pub tenant_id: String,
+    /// Client (application) id of the Azure app registration / managed identity.
+    pub azure_client_id: String,
+    /// Object id of the service principal (appears in access tokens and 403 messages).
+    pub azure_object_id: String,
+    /// Azure subscription id.
+    pub subscription_id: String,
+    /// Bearer value the OIDC endpoint requires (`ACTIONS_ID_TOKEN_REQUEST_TOKEN`).
+    pub oidc_request_token: String,
+    /// `sub` claim of minted OIDC tokens; Entra requires this subject.
+    pub oidc_subject: String,
+    /// Audiences the OIDC issuer is happy to mint (informational; any audience is minted).
+    pub accepted_audiences: Vec<String>,
+    /// The only assertion audience Entra accepts.
+    pub expected_audience: String,
+    /// GitHub Apps known to the fake.
+    pub github_apps: Vec<GithubApp>,
+    /// Server-side page size cap of Key Vault list operations.
+    pub kv_page_size: usize,
+    /// Tokens behaving like a workflow `GITHUB_TOKEN` (read-only for variables).
+    pub workflow_tokens: Vec<String>,
+}
+
+impl Default for Seed {
+    fn default() -> Self {
+        Seed {
+            tenant_id: "11111111-1111-1111-1111-111111111111".into(),
+            azure_client_id: "22222222-2222-2222-2222-222222222222".into(),
+            azure_object_id: "33333333-3333-3333-3333-333333333333".into(),
+            subscription_id: "44444444-4444-4444-4444-444444444444".into(),
+            oidc_request_token: "fake-actions-request-token".into(),
+            oidc_subject: "repo:octo-org/runners:ref:refs/heads/main".into(),
+            accepted_audiences: vec![
+                "api://AzureADTokenExchange".into(),
+                "api://AzureADTokenExchangeUSGov".into(),
+                "api://AzureADTokenExchangeChina".into(),
+            ],
+            expected_audience: "api://AzureADTokenExchange".into(),
+            github_apps: Vec::new(),
+            kv_page_size: 25,
+            workflow_tokens: Vec::new(),
+        }
+    }
+}
+
+/// A GitHub App registered with the fake.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct GithubApp {
+    /// Numeric app id (JWT `iss`).
+    pub id: u64,
+    /// Client id (also accepted as JWT `iss`).
+    pub client_id: String,
+    /// URL slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Public keys currently valid for the app (PKCS#1 `RSA PUBLIC KEY` or SPKI `PUBLIC KEY` PEM).
+    pub public_key_pems: Vec<String>,
+    /// Installations of the app.
+    pub installations: Vec<Installation>,
+}
+
+/// An installation of a [`GithubApp`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Installation {
+    /// Installation id.
+    pub id: u64,
+    /// Account login the app is installed on.
+    pub account: String,
+    /// `"Organization"` or `"User"`.
+    pub account_type: String,
+    /// `"all"` or `"selected"`.
+    pub repository_selection: String,
+    /// Repositories (`owner/name`) when `repository_selection` is `"selected"`.
+    pub repositories: Vec<String>,
+    /// Granted permissions, e.g. `{"actions_variables": "write"}`.
+    pub permissions: BTreeMap<String, String>,
+}
+
+impl Default for Installation {
+    fn default() -> Self {
+        Installation {
+            id: 0,
+            account: String::new(),
+            account_type: "Organization".into(),
+            repository_selection: "all".into(),
+            repositories: Vec::new(),
+            permissions: BTreeMap::new(),
+        }
+    }
+}
+
+/// An injected fault.
+///
+/// JSON shape (as accepted by `POST /_fake/faults`):
+/// ```json
+/// {"method": "PUT", "path_contains": "/secrets/", "times": 2,
+///  "action": {"status": {"status": 429, "retry_after": 1, "body": null}}}
+/// {"path_contains": "/access_tokens", "times": 1, "action": "drop"}
+/// {"path_contains": "/app", "times": 1, "action": {"latency": {"ms": 500}}}
+/// ```
+/// `method` is optional (any method; compared case-insensitively); `path_contains` is matched
+/// against the path without the query string.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fault {
+    /// HTTP method to match (any if absent).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Substring of the request path to match.
+    pub path_contains: String,
+    /// How many more times the fault fires.
+    pub times: u32,
+    /// What happens.
+    pub action: FaultAction,
+}
+
+/// What an injected [`Fault`] does.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Answer with this status (and optional `Retry-After` seconds and JSON body) instead of
+    /// the real handler. Without a body, a service-typical error body is sent.
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// `Retry-After` header value in seconds.
+        #[serde(default)]
+        retry_after: Option<u64>,
+        /// Response body.
+        #[serde(default)]
+        body: Option<serde_json::Value>,
+    },
+    /// Read the request, then close the connection without any response.
+    Drop,
+    /// Delay the request by this much, then handle it normally.
+    Latency {
+        /// Delay in milliseconds.
+        ms: u64,
+    },
+}
+
+/// One request the fake served (admin requests excluded).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoggedRequest {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// Milliseconds since server start when the request arrived.
+    pub at_ms: f64,
+    /// Milliseconds since server start when the response was ready.
+    pub done_ms: f64,
+    /// HTTP method.
+    pub method: String,
+    /// Path (without query).
+    pub path: String,
+    /// Raw query string (without `?`).
+    pub query: String,
+    /// `github`, `oidc`, `entra`, `imds`, `keyvault` or `unknown`.
+    pub service: String,
+    /// Response status; 0 for a dropped connection.
+    pub status: u16,
+    /// Authorization scheme and kind, e.g. `Bearer(jwt)`, `token(installation)`, `none`.
+    pub auth: String,
+    /// Request body (lossy UTF-8).
+    pub request_body: String,
+    /// Response body (lossy UTF-8).
+    pub response_body: String,
+}
+
+/// The Key Vault data-plane role of the caller.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum KvRole {
+    /// Read and write secrets (Key Vault Secrets Officer).
+    #[default]
+    SecretsOfficer,
+    /// Read secrets only (Key Vault Secrets User).
+    SecretsUser,
+    /// No data-plane access.
+    None,
+}
+
+/// A stored secret version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecretVersion {
+    /// 32 hex digit version id.
+    pub version: String,
+    /// Secret value.
+    pub value: String,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Whether the version is enabled.
+    pub enabled: bool,
+    /// Creation time, unix seconds.
+    pub created: i64,
+    /// Last update time, unix seconds.
+    pub updated: i64,
+    /// Expiry, unix seconds.
+    pub exp: Option<i64>,
+    /// Not-before, unix seconds.
+    pub nbf: Option<i64>,
+}
+
+/// A secret version to seed directly with [`FakeCloud::put_secret_version`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NewSecretVersion {
+    /// Secret value.
+    pub value: String,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// Whether the version is enabled (default true).
+    pub enabled: bool,
+    /// Creation time (unix seconds); now if absent.
+    pub created: Option<i64>,
+}
+
+impl Default for NewSecretVersion {
+    fn default() -> Self {
+        NewSecretVersion {
+            value: String::new(),
+            content_type: None,
+            tags: BTreeMap::new(),
+            enabled: true,
+            created: None,
+        }
+    }
+}
+
+/// A GitHub installation access token the fake issued.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IssuedToken {
+    /// The token (`ghs_...`).
+    pub token: String,
+    /// App that requested it.
+    pub app_id: u64,
+    /// Installation it belongs to.
+    pub installation_id: u64,
+    /// Granted permissions.
+    pub permissions: BTreeMap<String, String>,
+    /// Repositories (`owner/name`) the token is limited to; empty = all of the installation's.
+    pub repositories: Vec<String>,
+    /// Expiry, ISO 8601.
+    pub expires_at: String,
+    /// Whether `DELETE /installation/token` revoked it.
+    pub revoked: bool,
+}
+
+/// A running fake cloud. Dropping it shuts the server down.
+pub struct FakeCloud {
+    shared: Arc<Mutex<state::State>>,
+    url: String,
+    ca_pem: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FakeCloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeCloud")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeCloud {
+    /// Starts the server on a background thread (with its own tokio runtime) and returns once
+    /// it is listening.
+    pub fn start(opts: Options) -> std::io::Result<FakeCloud> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let url = format!("https://127.0.0.1:{port}");
+        let tls = tls::generate(&opts.extra_hostnames).map_err(std::io::Error::other)?;
+        if let Some(path) = &opts.ca_file {
+            std::fs::write(path, &tls.ca_pem)?;
+        }
+        let log_file = match &opts.log_file {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?,
+            ),
+            None => None,
+        };
+        let shared = Arc::new(Mutex::new(state::State::new(
+            opts.seed,
+            url.clone(),
+            opts.latency_ms,
+            log_file,
+        )));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fake-cloud")
+            .enable_all()
+            .build()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let server_shared = shared.clone();
+        let acceptor = tls.acceptor;
+        let thread = std::thread::Builder::new()
+            .name("fake-cloud-main".into())
+            .spawn(move || {
+                runtime.block_on(server::serve(listener, acceptor, server_shared, rx));
+                runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            })?;
+        Ok(FakeCloud {
+            shared,
+            url,
+            ca_pem: tls.ca_pem,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, state::State> {
+        state::lock(&self.shared)
+    }
+
+    /// Base URL, e.g. `https://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The CA certificate (PEM) that signed the server certificate.
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    /// The seed the fake runs with (including apps added later).
+    pub fn seed(&self) -> Seed {
+        self.state().seed.clone()
+    }
+
+    /// Every non-admin request so far, in arrival order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.state().requests.clone()
+    }
+
+    /// Every request/response that did not match the API descriptions.
+    pub fn contract_violations(&self) -> Vec<String> {
+        self.state().violations.clone()
+    }
+
+    /// Adds a fault (faults fire in the order they were added).
+    pub fn add_fault(&self, f: Fault) {
+        self.state().faults.push(f);
+    }
+
+    /// Sets the latency added to every non-admin request.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.state().latency_ms = ms;
+    }
+
+    /// Sets the Key Vault role of the caller.
+    pub fn set_kv_role(&self, role: KvRole) {
+        self.state().kv_role = role;
+    }
+
+    /// All versions of a secret, oldest first.
+    pub fn secret_versions(&self, name: &str) -> Vec<SecretVersion> {
+        self.state().secret_versions(name)
+    }
+
+    /// Seeds a secret version directly.
+    pub fn put_secret_version(&self, name: &str, v: NewSecretVersion) -> SecretVersion {
+        self.state().put_secret_version(name, v)
+    }
+
+    /// Installation tokens issued so far.
+    pub fn installation_tokens(&self) -> Vec<IssuedToken> {
+        self.state().tokens.clone()
+    }
+
+    /// Every token or JWT the fake ever issued.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state().issued.clone()
+    }
+
+    /// Registers another GitHub App.
+    pub fn add_app(&self, app: GithubApp) {
+        self.state().add_app(app);
+    }
+
+    /// Actions variables of a scope (`repo:owner/name`, `org:org` or `env:owner/name:env`),
+    /// name → value.
+    pub fn variables(&self, scope: &str) -> BTreeMap<String, String> {
+        self.state().variable_values(scope)
+    }
+
+    /// The numeric id the fake assigns to a repository (`owner/name`).
+    pub fn repo_id(&self, full_name: &str) -> u64 {
+        self.state().repo_id(full_name)
+    }
+}
+
+impl Drop for FakeCloud {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

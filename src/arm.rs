@@ -1,0 +1,215 @@
+//! Azure Resource Manager: deployments followed as long-running operations, their operations,
+//! What-If, and Container Apps Jobs. There is no official Rust crate for ARM, so this module
+//! speaks its REST API through `azure_core`'s pipeline (shared auth, transport, user agent; the
+//! retries are the shared HTTP client's).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::policies::Policy;
+use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
+use azure_core::http::{Context, Method, Pipeline, PipelineSendOptions, Request};
+use serde_json::Value;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::http::{Http, azure_client_options};
+use crate::runtime::Runtime;
+
+/// API version of Microsoft.Resources deployments.
+pub const DEPLOYMENTS_API: &str = "2025-04-01";
+/// API version of Microsoft.App jobs.
+pub const JOBS_API: &str = "2025-07-01";
+
+/// A response from ARM.
+#[derive(Debug, Clone)]
+pub struct ArmResponse {
+    /// Status code.
+    pub status: u16,
+    /// Body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+    /// `Azure-AsyncOperation` header.
+    pub async_operation: Option<String>,
+    /// `Location` header.
+    pub location: Option<String>,
+    /// `Retry-After` header, seconds.
+    pub retry_after: Option<Duration>,
+}
+
+/// The ARM client.
+pub struct Arm {
+    pipeline: Pipeline,
+    endpoint: Url,
+}
+
+impl std::fmt::Debug for Arm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Arm")
+            .field("endpoint", &self.endpoint)
+            .finish()
+    }
+}
+
+impl Arm {
+    /// A client for the ARM endpoint, authenticated by `credential` for `{endpoint}/.default`.
+    pub fn new(endpoint: Url, credential: Arc<dyn TokenCredential>, http: &Arc<Http>) -> Arm {
+        let scope = format!("{}/.default", endpoint.as_str().trim_end_matches('/'));
+        let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
+            credential,
+            [scope],
+        ));
+        let pipeline = Pipeline::new(
+            Some("aca-runner-action"),
+            Some(env!("CARGO_PKG_VERSION")),
+            azure_client_options(http),
+            Vec::new(),
+            vec![auth],
+            None,
+        );
+        Arm { pipeline, endpoint }
+    }
+
+    /// The ARM endpoint.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn url(&self, path_or_url: &str, api_version: Option<&str>) -> Result<Url> {
+        let mut url = if path_or_url.starts_with("https://") {
+            Url::parse(path_or_url)
+        } else {
+            self.endpoint.join(path_or_url)
+        }
+        .map_err(|_| Error::Other(format!("bad ARM URL {path_or_url}")))?;
+        if let Some(v) = api_version
+            && !url.query_pairs().any(|(k, _)| k == "api-version")
+        {
+            url.query_pairs_mut().append_pair("api-version", v);
+        }
+        Ok(url)
+    }
+
+    /// Sends one request; statuses are returned, not turned into errors.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_or_url: &str,
+        api_version: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<ArmResponse> {
+        let url = self.url(path_or_url, api_version)?;
+        let mut request = Request::new(url.clone(), method);
+        request.insert_header("accept", "application/json");
+        if let Some(body) = body {
+            request.insert_header("content-type", "application/json");
+            request.set_body(body.to_string());
+        }
+        let options = PipelineSendOptions {
+            skip_checks: true,
+            ..Default::default()
+        };
+        let response = self
+            .pipeline
+            .send(&Context::new(), &mut request, Some(options))
+            .await
+            .map_err(|e| {
+                crate::azure_auth::sign_in_error(&e).unwrap_or_else(|| Error::Transport {
+                    host: url.host_str().unwrap_or("?").to_string(),
+                    detail: Runtime::get().redact(&e.to_string()),
+                })
+            })?;
+        let (status, headers, body) = response.deconstruct();
+        let header = |name: &'static str| headers.get_optional_string(&name.into());
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Ok(ArmResponse {
+            status: u16::from(status),
+            body,
+            async_operation: header("azure-asyncoperation"),
+            location: header("location"),
+            retry_after: header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        })
+    }
+}
+
+/// The error tree of an ARM error body: accepts `{error: {code, message, details}}` (the
+/// description's CloudError) and the flat `{code, message, details}` that deployments carry in
+/// `properties.error`.
+pub fn error_tree(value: &Value) -> Vec<String> {
+    let err = if value.get("error").is_some_and(Value::is_object) {
+        &value["error"]
+    } else {
+        value
+    };
+    let mut lines = Vec::new();
+    walk_error(err, 0, &mut lines);
+    lines
+}
+
+fn walk_error(err: &Value, depth: usize, out: &mut Vec<String>) {
+    let code = err["code"].as_str().unwrap_or_default();
+    let message = err["message"].as_str().unwrap_or_default();
+    if !code.is_empty() || !message.is_empty() {
+        out.push(format!(
+            "{}{}: {}",
+            "  ".repeat(depth),
+            if code.is_empty() { "error" } else { code },
+            Runtime::get().redact(message)
+        ));
+    }
+    if let Some(details) = err["details"].as_array() {
+        for d in details {
+            // Some services nest a CloudError inside details.
+            let d = if d.get("error").is_some_and(Value::is_object) {
+                &d["error"]
+            } else {
+                d
+            };
+            walk_error(d, depth + 1, out);
+        }
+    }
+}
+
+/// An ARM failure as the action reports it.
+pub fn arm_error(action: &str, resp: &ArmResponse) -> Error {
+    let tree = error_tree(&resp.body);
+    let detail = if tree.is_empty() {
+        format!("HTTP {}", resp.status)
+    } else {
+        tree.join("\n")
+    };
+    let hint = match resp.status {
+        401 => ". The Azure token was refused: check `azure-tenant-id`",
+        403 => ". The Azure identity lacks a role: it needs Contributor (and User Access Administrator or Role Based Access Control Administrator when the template assigns roles) on the target scope",
+        404 => ". Check `azure-subscription-id`, `resource-group` and the resource names",
+        _ => "",
+    };
+    Error::Arm {
+        action: action.to_string(),
+        status: resp.status,
+        detail,
+        hint: hint.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_tree_accepts_nested_and_flat_shapes() {
+        let nested = json!({"error": {"code": "DeploymentFailed", "message": "At least one failed.",
+            "details": [{"code": "BadRequest", "message": "inner"}]}});
+        let flat = json!({"code": "DeploymentFailed", "message": "At least one failed.",
+            "details": [{"code": "BadRequest", "message": "inner"}]});
+        let expected = vec![
+            "DeploymentFailed: At least one failed.".to_string(),
+            "  BadRequest: inner".to_string(),
+        ];
+        assert_eq!(error_tree(&nested), expected);
+        assert_eq!(error_tree(&flat), expected);
+    }
+}
