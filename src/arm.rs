@@ -55,10 +55,8 @@ impl Arm {
     /// A client for the ARM endpoint, authenticated by `credential` for `{endpoint}/.default`.
     pub fn new(endpoint: Url, credential: Arc<dyn TokenCredential>, http: &Arc<Http>) -> Arm {
         let scope = format!("{}/.default", endpoint.as_str().trim_end_matches('/'));
-        let auth: Arc<dyn Policy> = Arc::new(BearerTokenAuthorizationPolicy::new(
-            credential,
-            [scope],
-        ));
+        let auth: Arc<dyn Policy> =
+            Arc::new(BearerTokenAuthorizationPolicy::new(credential, [scope]));
         let pipeline = Pipeline::new(
             Some("aca-runner-action"),
             Some(env!("CARGO_PKG_VERSION")),
@@ -182,7 +180,9 @@ pub fn arm_error(action: &str, resp: &ArmResponse) -> Error {
     };
     let hint = match resp.status {
         401 => ". The Azure token was refused: check `azure-tenant-id`",
-        403 => ". The Azure identity lacks a role: it needs Contributor (and User Access Administrator or Role Based Access Control Administrator when the template assigns roles) on the target scope",
+        403 => {
+            ". The Azure identity lacks a role: it needs Contributor (and User Access Administrator or Role Based Access Control Administrator when the template assigns roles) on the target scope"
+        }
         404 => ". Check `azure-subscription-id`, `resource-group` and the resource names",
         _ => "",
     };
