@@ -56,6 +56,10 @@ pub struct Inputs {
     #[arg(long, env = "INPUT_AZURE-TENANT-ID")]
     pub azure_tenant_id: Option<String>,
 
+    /// Azure subscription id (deploy, and rotate-key with jobs).
+    #[arg(long, env = "INPUT_AZURE-SUBSCRIPTION-ID")]
+    pub azure_subscription_id: Option<String>,
+
     /// Azure sign-in: oidc (default on a runner), managed-identity, workload-identity, cli.
     #[arg(long, env = "INPUT_AZURE-AUTH")]
     pub azure_auth: Option<String>,
@@ -99,6 +103,55 @@ pub struct Inputs {
     /// Expiry of the new secret version in days (default 0: none).
     #[arg(long, env = "INPUT_SECRET-EXPIRES-IN-DAYS")]
     pub secret_expires_in_days: Option<String>,
+
+    /// Container Apps Jobs (resource-group/name or resource ids, one per line or comma) that use
+    /// the secret and must switch to the new version now (rotate-key).
+    #[arg(long, env = "INPUT_JOBS")]
+    pub jobs: Option<String>,
+
+    /// builtin:prerequisites, builtin:runner-jobs (default), or a path to ARM JSON or .bicep.
+    #[arg(long, env = "INPUT_TEMPLATE")]
+    pub template: Option<String>,
+
+    /// Deployment scope: resource-group (default) or subscription.
+    #[arg(long, env = "INPUT_SCOPE")]
+    pub scope: Option<String>,
+
+    /// Target resource group (resource-group scope).
+    #[arg(long, env = "INPUT_RESOURCE-GROUP")]
+    pub resource_group: Option<String>,
+
+    /// Location of a subscription-scope deployment.
+    #[arg(long, env = "INPUT_LOCATION")]
+    pub location: Option<String>,
+
+    /// YAML map of template parameters; `{ output: NAME }` takes an earlier command's output.
+    #[arg(long, env = "INPUT_PARAMETERS")]
+    pub parameters: Option<String>,
+
+    /// ARM deployment parameters JSON file; `parameters` override its entries.
+    #[arg(long, env = "INPUT_PARAMETERS-FILE")]
+    pub parameters_file: Option<String>,
+
+    /// YAML list of runner pools (builtin:runner-jobs); one pool `default` when absent.
+    #[arg(long, env = "INPUT_POOLS")]
+    pub pools: Option<String>,
+
+    /// ARM deployment name (default: the template's stem).
+    #[arg(long, env = "INPUT_DEPLOYMENT-NAME")]
+    pub deployment_name: Option<String>,
+
+    /// Incremental (default) or Complete.
+    #[arg(long, env = "INPUT_DEPLOYMENT-MODE")]
+    pub deployment_mode: Option<String>,
+
+    /// Preview the changes with ARM What-If and deploy nothing (default false).
+    #[arg(long, env = "INPUT_WHAT-IF")]
+    pub what_if: Option<String>,
+
+    /// Stop waiting after this many minutes (default 60); the deployment goes on in Azure.
+    #[arg(long, env = "INPUT_TIMEOUT-MINUTES")]
+    pub timeout_minutes: Option<String>,
 
     /// Keep the installation token alive after the step (default false).
     #[arg(long, env = "INPUT_SKIP-TOKEN-REVOKE")]

@@ -16,6 +16,7 @@ pub mod key;
 pub mod keyvault;
 pub mod runtime;
 pub mod secret;
+pub mod templates;
 
 use std::sync::{Arc, Mutex};
 
@@ -146,10 +147,11 @@ pub async fn run(inputs: Inputs) -> Result<()> {
         rt.group(command.name());
         let outcome = match command {
             Command::RotateKey => commands::rotate_key::run(&step).await,
+            Command::Deploy => commands::deploy::run(&step).await,
             other => Err(Error::input(
                 "command",
                 format!(
-                    "`{}` is not available in this version yet; this version runs rotate-key",
+                    "`{}` is not available in this version yet; this version runs rotate-key and deploy",
                     other.name()
                 ),
             )),

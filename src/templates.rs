@@ -1,0 +1,488 @@
+//! Templates: the built-in ARM templates shipped inside the binary, user ARM JSON, and Bicep files
+//! compiled by the `bicep` CLI; runner pools; template parameters.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+
+/// `builtin:prerequisites`: subscription scope.
+pub const PREREQUISITES: &str = include_str!("../templates/prerequisites.json");
+/// `builtin:runner-jobs`: resource-group scope.
+pub const RUNNER_JOBS: &str = include_str!("../templates/runner-jobs.json");
+
+/// A template ready to deploy.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The ARM JSON.
+    pub body: Value,
+    /// The stem, the default deployment name.
+    pub stem: String,
+    /// Which built-in it is, if any.
+    pub builtin: Option<Builtin>,
+}
+
+/// The built-in templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// `builtin:prerequisites`.
+    Prerequisites,
+    /// `builtin:runner-jobs`.
+    RunnerJobs,
+}
+
+impl Template {
+    /// Loads `template`: a built-in name, an ARM JSON path, or a `.bicep` path.
+    pub fn load(template: &str) -> Result<Template> {
+        let (text, stem, builtin) = match template {
+            "builtin:prerequisites" => (
+                PREREQUISITES.to_string(),
+                "prerequisites".to_string(),
+                Some(Builtin::Prerequisites),
+            ),
+            "builtin:runner-jobs" => (
+                RUNNER_JOBS.to_string(),
+                "runner-jobs".to_string(),
+                Some(Builtin::RunnerJobs),
+            ),
+            t if t.starts_with("builtin:") => {
+                return Err(Error::input(
+                    "template",
+                    format!(
+                        "`{t}` is not a built-in template; use builtin:prerequisites or builtin:runner-jobs"
+                    ),
+                ));
+            }
+            path => {
+                let p = Path::new(path);
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "deployment".into());
+                let text = if p.extension().is_some_and(|e| e == "bicep") {
+                    compile_bicep(p)?
+                } else {
+                    std::fs::read_to_string(p).map_err(|e| {
+                        Error::input(
+                            "template",
+                            format!(
+                                "cannot read `{path}` ({e}); give a path relative to the workspace"
+                            ),
+                        )
+                    })?
+                };
+                (text, stem, None)
+            }
+        };
+        let body: Value = serde_json::from_str(&text).map_err(|e| {
+            Error::input("template", format!("`{template}` is not valid JSON ({e})"))
+        })?;
+        if !body
+            .get("resources")
+            .is_some_and(|r| r.is_array() || r.is_object())
+        {
+            return Err(Error::input(
+                "template",
+                format!("`{template}` is not an ARM template (no `resources`)"),
+            ));
+        }
+        Ok(Template {
+            body,
+            stem,
+            builtin,
+        })
+    }
+
+    /// The names of the template's parameters.
+    pub fn declared_parameters(&self) -> Vec<String> {
+        self.body["parameters"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether a parameter is declared.
+    pub fn declares(&self, name: &str) -> bool {
+        self.body["parameters"].get(name).is_some()
+    }
+
+    /// Declared parameters without a default value.
+    pub fn required_parameters(&self) -> Vec<String> {
+        self.body["parameters"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, v)| v.get("defaultValue").is_none())
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether output `name` is declared secure.
+    pub fn output_is_secure(&self, name: &str) -> bool {
+        self.body["outputs"][name]["type"]
+            .as_str()
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("secure"))
+    }
+}
+
+fn compile_bicep(path: &Path) -> Result<String> {
+    let shown = path.display().to_string();
+    let out = std::process::Command::new("bicep")
+        .arg("build")
+        .arg(path)
+        .arg("--stdout")
+        .output()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::input(
+                    "template",
+                    format!("`{shown}` is a Bicep file, and no `bicep` executable is on PATH: install the Bicep CLI (the published image carries it), or compile to ARM JSON (`bicep build`) and pass the .json"),
+                )
+            } else {
+                Error::input("template", format!("cannot run bicep ({e})"))
+            }
+        })?;
+    if !out.status.success() {
+        return Err(Error::input(
+            "template",
+            format!(
+                "bicep could not compile `{shown}`:\n{}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// One runner pool, as the `pools` input describes it (kebab-case keys).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Pool {
+    /// Pool name (lower-case letters, digits, hyphens).
+    pub name: String,
+    /// Runner labels (list or comma-separated).
+    #[serde(default)]
+    pub labels: Option<StringOrList>,
+    /// Runner image; default `<acr>/github-runner:latest`.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// vCPU (default 0.25).
+    #[serde(default)]
+    pub cpu: Option<f64>,
+    /// Memory (default 0.5Gi).
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Minimum executions (default 0).
+    #[serde(default)]
+    pub min_executions: Option<u32>,
+    /// Maximum executions (default 10).
+    #[serde(default)]
+    pub max_executions: Option<u32>,
+    /// Polling interval in seconds (default 30).
+    #[serde(default)]
+    pub polling_interval: Option<u32>,
+    /// Replica timeout in seconds (default 1800).
+    #[serde(default)]
+    pub replica_timeout: Option<u32>,
+    /// `org` (default) or `repo`.
+    #[serde(default)]
+    pub runner_scope: Option<String>,
+    /// Repositories (list or comma-separated), for `repo` scope or to narrow the scaler.
+    #[serde(default)]
+    pub repos: Option<StringOrList>,
+    /// Queued jobs per runner (default 1).
+    #[serde(default)]
+    pub target_queue_length: Option<u32>,
+}
+
+/// A YAML string or list of strings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum StringOrList {
+    /// `a,b`.
+    One(String),
+    /// `[a, b]`.
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    fn joined(&self) -> String {
+        match self {
+            StringOrList::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(","),
+            StringOrList::Many(v) => v
+                .iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+/// Parses `pools` into the normalised array the built-in template takes.
+/// `default_image` fills pools without an image.
+pub fn pools_parameter(pools: Option<&str>, default_image: Option<&str>) -> Result<Value> {
+    let pools: Vec<Pool> = match pools {
+        None => vec![Pool {
+            name: "default".into(),
+            labels: None,
+            image: None,
+            cpu: None,
+            memory: None,
+            min_executions: None,
+            max_executions: None,
+            polling_interval: None,
+            replica_timeout: None,
+            runner_scope: None,
+            repos: None,
+            target_queue_length: None,
+        }],
+        Some(text) => serde_yaml_ng::from_str(text).map_err(|e| {
+            Error::input(
+                "pools",
+                format!("is not a YAML list of pools ({e}); each pool is a map with `name` and optional labels, image, cpu, memory, min-executions, max-executions, polling-interval, replica-timeout, runner-scope, repos, target-queue-length"),
+            )
+        })?,
+    };
+    if pools.is_empty() {
+        return Err(Error::input("pools", "lists no pool"));
+    }
+    let mut seen = BTreeMap::new();
+    let mut out = Vec::new();
+    for pool in pools {
+        let name = pool.name.trim().to_string();
+        let valid = !name.is_empty()
+            && name.len() <= 24
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return Err(Error::input(
+                "pools",
+                format!(
+                    "pool name `{name}` must be 1-24 lower-case letters, digits and hyphens, starting with a letter"
+                ),
+            ));
+        }
+        if seen.insert(name.clone(), ()).is_some() {
+            return Err(Error::input(
+                "pools",
+                format!("pool `{name}` is listed twice"),
+            ));
+        }
+        let scope = pool.runner_scope.clone().unwrap_or_else(|| "org".into());
+        if scope != "org" && scope != "repo" {
+            return Err(Error::input(
+                "pools",
+                format!("pool `{name}`: runner-scope `{scope}` must be org or repo"),
+            ));
+        }
+        let repos = pool
+            .repos
+            .as_ref()
+            .map(StringOrList::joined)
+            .unwrap_or_default();
+        if scope == "repo" && repos.is_empty() {
+            return Err(Error::input(
+                "pools",
+                format!("pool `{name}`: runner-scope repo needs `repos`"),
+            ));
+        }
+        let min = pool.min_executions.unwrap_or(0);
+        let max = pool.max_executions.unwrap_or(10);
+        if min > max {
+            return Err(Error::input(
+                "pools",
+                format!("pool `{name}`: min-executions ({min}) is above max-executions ({max})"),
+            ));
+        }
+        let image = match (&pool.image, default_image) {
+            (Some(i), _) => i.clone(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => {
+                return Err(Error::input(
+                    "pools",
+                    format!(
+                        "pool `{name}` has no `image`, and there is no `acrName` parameter to form the default <acr>/github-runner:latest"
+                    ),
+                ));
+            }
+        };
+        out.push(json!({
+            "jobName": format!("runner-{name}"),
+            "labels": pool.labels.as_ref().map(StringOrList::joined).unwrap_or_default(),
+            "image": image,
+            "cpu": pool.cpu.unwrap_or(0.25),
+            "memory": pool.memory.clone().unwrap_or_else(|| "0.5Gi".into()),
+            "minExecutions": min,
+            "maxExecutions": max,
+            "pollingInterval": pool.polling_interval.unwrap_or(30),
+            "replicaTimeout": pool.replica_timeout.unwrap_or(1800),
+            "runnerScope": scope,
+            "repos": repos,
+            "targetQueueLength": pool.target_queue_length.unwrap_or(1).to_string(),
+            "runnerNamePrefix": format!("aca-{name}"),
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+/// Reads the `parameters` YAML map into ARM parameter values. `outputs` resolves
+/// `{ output: NAME }`.
+pub fn yaml_parameters(
+    text: &str,
+    outputs: &BTreeMap<String, String>,
+) -> Result<Map<String, Value>> {
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| Error::input("parameters", format!("is not a YAML map ({e})")))?;
+    let Some(map) = yaml.as_mapping() else {
+        return Err(Error::input(
+            "parameters",
+            "must be a YAML map of parameter names to values",
+        ));
+    };
+    let mut out = Map::new();
+    for (k, v) in map {
+        let Some(name) = k.as_str() else {
+            return Err(Error::input(
+                "parameters",
+                "parameter names must be strings",
+            ));
+        };
+        let value: Value = serde_json::to_value(v).map_err(|e| {
+            Error::input(
+                "parameters",
+                format!("parameter `{name}` cannot be an ARM value ({e})"),
+            )
+        })?;
+        let value = match value.as_object() {
+            Some(o) if o.len() == 1 && o.contains_key("output") => {
+                let Some(output) = o["output"].as_str() else {
+                    return Err(Error::input(
+                        "parameters",
+                        format!("parameter `{name}`: `output` must name an output"),
+                    ));
+                };
+                let Some(found) = outputs.get(output) else {
+                    return Err(Error::input(
+                        "parameters",
+                        format!(
+                            "parameter `{name}` takes output `{output}`, which no earlier command of this step produced; add the command that produces it to `command` (e.g. `command: rotate-key deploy` for secret-uri)"
+                        ),
+                    ));
+                };
+                Value::String(found.clone())
+            }
+            _ => value,
+        };
+        out.insert(name.to_string(), json!({ "value": value }));
+    }
+    Ok(out)
+}
+
+/// Reads a `parameters-file` (ARM deployment parameters JSON).
+pub fn parameters_file(path: &str) -> Result<Map<String, Value>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input("parameters-file", format!("cannot read `{path}` ({e})")))?;
+    let json: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::input("parameters-file", format!("`{path}` is not JSON ({e})")))?;
+    let params = json.get("parameters").unwrap_or(&json);
+    let Some(map) = params.as_object() else {
+        return Err(Error::input(
+            "parameters-file",
+            format!("`{path}` has no `parameters` object"),
+        ));
+    };
+    for (name, v) in map {
+        if v.get("value").is_none() && v.get("reference").is_none() {
+            return Err(Error::input(
+                "parameters-file",
+                format!("parameter `{name}` has neither `value` nor `reference`"),
+            ));
+        }
+    }
+    Ok(map.clone())
+}
+
+/// A deployment output as step-output text: strings as is, bools `true`/`false`, numbers as
+/// text, objects and arrays as compact JSON.
+pub fn output_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_templates_parse() {
+        let p = Template::load("builtin:prerequisites").unwrap();
+        assert!(p.declares("deployerObjectId"));
+        let r = Template::load("builtin:runner-jobs").unwrap();
+        assert!(r.declares("pools"));
+        assert!(Template::load("builtin:nope").is_err());
+    }
+
+    #[test]
+    fn yaml_parameters_keep_types_and_take_outputs() {
+        let mut outputs = BTreeMap::new();
+        outputs.insert("secret-uri".to_string(), "https://kv/secrets/k".to_string());
+        let p = yaml_parameters(
+            "count: 3\nflag: true\nname: x\nlist: [1, a]\nmap: {k: v}\nuri: { output: secret-uri }\n",
+            &outputs,
+        )
+        .unwrap();
+        assert_eq!(p["count"], json!({"value": 3}));
+        assert_eq!(p["flag"], json!({"value": true}));
+        assert_eq!(p["list"], json!({"value": [1, "a"]}));
+        assert_eq!(p["map"], json!({"value": {"k": "v"}}));
+        assert_eq!(p["uri"], json!({"value": "https://kv/secrets/k"}));
+        let err = yaml_parameters("uri: { output: nope }", &outputs).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("parameter `uri` takes output `nope`")
+        );
+    }
+
+    #[test]
+    fn pools_are_normalised_and_validated() {
+        let p = pools_parameter(None, Some("acr.azurecr.io/github-runner:latest")).unwrap();
+        assert_eq!(p[0]["jobName"], "runner-default");
+        assert_eq!(p[0]["cpu"], 0.25);
+        assert_eq!(p[0]["replicaTimeout"], 1800);
+        let two = pools_parameter(
+            Some("- name: small\n  labels: [linux, small]\n  image: i:1\n- name: big\n  labels: linux,big\n  cpu: 2\n  memory: 4Gi\n  image: i:2\n"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(two[0]["labels"], "linux,small");
+        assert_eq!(two[1]["labels"], "linux,big");
+        assert!(pools_parameter(Some("- name: x\n  colour: red\n"), Some("i")).is_err());
+        assert!(pools_parameter(Some("- name: x\n- name: x\n"), Some("i")).is_err());
+        assert!(pools_parameter(Some("- name: x\n  runner-scope: repo\n"), Some("i")).is_err());
+    }
+
+    #[test]
+    fn outputs_render_as_the_spec_says() {
+        assert_eq!(output_text(&json!("s")), "s");
+        assert_eq!(output_text(&json!(true)), "true");
+        assert_eq!(output_text(&json!(42)), "42");
+        assert_eq!(output_text(&json!({"a": [1, 2]})), r#"{"a":[1,2]}"#);
+    }
+}
