@@ -213,3 +213,118 @@ mod tests {
         assert_eq!(error_tree(&flat), expected);
     }
 }
+
+/// A Container Apps Job named by the `jobs` input: `resource-group/name` or a resource id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    /// The resource id.
+    pub id: String,
+    /// The job name.
+    pub name: String,
+}
+
+impl JobRef {
+    /// Parses one entry of `jobs`.
+    pub fn parse(entry: &str, subscription: Option<&str>) -> Result<JobRef> {
+        let entry = entry.trim().trim_end_matches('/');
+        let parts: Vec<&str> = entry.trim_start_matches('/').split('/').collect();
+        if entry.starts_with('/') {
+            let ok = parts.len() == 8
+                && parts[0].eq_ignore_ascii_case("subscriptions")
+                && parts[2].eq_ignore_ascii_case("resourceGroups")
+                && parts[4].eq_ignore_ascii_case("providers")
+                && parts[5].eq_ignore_ascii_case("Microsoft.App")
+                && parts[6].eq_ignore_ascii_case("jobs");
+            if !ok {
+                return Err(Error::input(
+                    "jobs",
+                    format!(
+                        "`{entry}` is not a Container Apps Job resource id (/subscriptions/…/resourceGroups/…/providers/Microsoft.App/jobs/NAME)"
+                    ),
+                ));
+            }
+            return Ok(JobRef {
+                id: entry.to_string(),
+                name: parts[7].to_string(),
+            });
+        }
+        match parts.as_slice() {
+            [group, name] if !group.is_empty() && !name.is_empty() => {
+                let Some(sub) = subscription else {
+                    return Err(Error::input(
+                        "azure-subscription-id",
+                        format!(
+                            "is required to find job `{entry}`; or give the job's full resource id in `jobs`"
+                        ),
+                    ));
+                };
+                Ok(JobRef {
+                    id: format!(
+                        "/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.App/jobs/{name}"
+                    ),
+                    name: name.to_string(),
+                })
+            }
+            _ => Err(Error::input(
+                "jobs",
+                format!("`{entry}` is neither resource-group/name nor a resource id"),
+            )),
+        }
+    }
+}
+
+impl Arm {
+    /// Reads a Container Apps Job.
+    pub async fn get_job(&self, job: &JobRef) -> Result<Value> {
+        let resp = self
+            .send(Method::Get, &job.id, Some(JOBS_API), None)
+            .await?;
+        match resp.status {
+            200 => Ok(resp.body),
+            404 => Err(Error::input(
+                "jobs",
+                format!(
+                    "Container Apps Job {} was not found ({}); check the resource group and name",
+                    job.name, job.id
+                ),
+            )),
+            _ => Err(arm_error(&format!("reading job {}", job.name), &resp)),
+        }
+    }
+
+    /// Writes a Container Apps Job and waits for the write to finish.
+    pub async fn put_job(&self, job: &JobRef, body: &Value) -> Result<()> {
+        let resp = self
+            .send(Method::Put, &job.id, Some(JOBS_API), Some(body))
+            .await?;
+        if !matches!(resp.status, 200 | 201) {
+            return Err(arm_error(&format!("updating job {}", job.name), &resp));
+        }
+        let Some(status_url) = resp.async_operation.clone() else {
+            return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let mut wait = resp.retry_after.unwrap_or(Duration::from_secs(2));
+        loop {
+            let status = self.send(Method::Get, &status_url, None, None).await?;
+            if status.status >= 400 {
+                return Err(arm_error(&format!("updating job {}", job.name), &status));
+            }
+            match status.body["status"].as_str().unwrap_or("InProgress") {
+                "Succeeded" => return Ok(()),
+                "Failed" | "Canceled" => {
+                    return Err(arm_error(&format!("updating job {}", job.name), &status));
+                }
+                _ => {}
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                return Err(Error::Other(format!(
+                    "job {} is still updating after 10 minutes; check it in the portal",
+                    job.name
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = status.retry_after.unwrap_or(Duration::from_secs(2));
+        }
+    }
+}

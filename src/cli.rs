@@ -44,7 +44,7 @@ pub struct Inputs {
     #[arg(long, env = "INPUT_REPOSITORY")]
     pub repository: Option<String>,
 
-    /// GitHub API URL; defaults to GITHUB_API_URL, else https://api.github.com.
+    /// GitHub API URL; defaults to GITHUB_API_URL, else `https://api.github.com`.
     #[arg(long, env = "INPUT_GITHUB-API-URL")]
     pub github_api_url: Option<String>,
 

@@ -147,7 +147,8 @@ impl Runtime {
     pub fn set_output(&self, name: &str, value: &str) -> std::io::Result<()> {
         let mut state = self.lock();
         state.outputs.insert(name.to_string(), value.to_string());
-        let value = redact_with(&state.masks, value);
+        // The file gets the real value (a secure output is useful to later steps only whole); the
+        // caller masks secret values before setting them, so the runner hides them in logs.
         match &self.output_file {
             Some(path) => {
                 state.delimiter_seq += 1;
@@ -157,7 +158,7 @@ impl Runtime {
                 Ok(())
             }
             None => {
-                println!("output {name}={value}");
+                println!("output {name}={}", redact_with(&state.masks, value));
                 Ok(())
             }
         }

@@ -14,6 +14,16 @@
 //!   `basic-error` instead of being reported (GitHub documents few error responses).
 //! - A 401 answer to a request without body (the Key Vault challenge round trip, where the
 //!   SDK strips the body) does not count as a missing request body.
+//! - ARM (field note): real ARM returns errors *flat* where the 2025-04-01 deployments
+//!   description nests an `ErrorResponse` (`{"error": ErrorDetail}`): e.g.
+//!   `properties.error` of a failed deployment is `{"code": "DeploymentFailed", "message": ..,
+//!   "details": [..]}`, and `{"error": {"code", "message"}}` bodies put `ErrorDetail` fields
+//!   directly under `error`. A value in an `ErrorResponse` position that has no `error` key is
+//!   therefore validated as an `ErrorDetail`.
+//! - ARM polling URLs are not in the descriptions: `operationStatuses` (deployments) and
+//!   `containerappsjobOperationStatuses` (jobs) are not checked; What-If `operationResults` is
+//!   checked against the operation's final-state schema (`WhatIfOperationResult` for 200, no
+//!   body for 202).
 
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -102,9 +112,71 @@ fn normalize(service: &str, method: &str, path: &str) -> Option<Vec<String>> {
                 segs = v;
             }
         }
+        "arm" => {
+            let polls = [
+                "operationstatuses",
+                "operationresults",
+                "containerappsjoboperationstatuses",
+            ];
+            if segs
+                .iter()
+                .any(|s| polls.contains(&s.to_ascii_lowercase().as_str()))
+            {
+                return None;
+            }
+        }
         _ => {}
     }
     Some(segs)
+}
+
+/// Checks a What-If `operationResults` poll (the LRO's final state), if this is one.
+fn check_arm_poll(
+    method: &str,
+    path: &str,
+    status: u16,
+    response_body: &[u8],
+) -> Option<Vec<String>> {
+    let segs = split(path);
+    let is_poll = method == "GET"
+        && segs.len() == 8
+        && segs[6].eq_ignore_ascii_case("operationResults")
+        && segs[4].eq_ignore_ascii_case("locations");
+    if !is_poll {
+        return None;
+    }
+    let label = format!("{method} {path}");
+    let doc = &specs()
+        .iter()
+        .find(|(s, spec)| {
+            *s == "arm"
+                && spec
+                    .doc
+                    .pointer("/definitions/WhatIfOperationResult")
+                    .is_some()
+        })?
+        .1
+        .doc;
+    let text = String::from_utf8_lossy(response_body);
+    Some(match status {
+        202 if text.trim().is_empty() => Vec::new(),
+        202 => vec![format!(
+            "{label}: response 202 has a body but the API description declares none"
+        )],
+        200 => match serde_json::from_str::<Value>(&text) {
+            Ok(v) => validate_with(
+                doc,
+                &serde_json::json!({"$ref": "#/definitions/WhatIfOperationResult"}),
+                &v,
+                true,
+            )
+            .into_iter()
+            .map(|e| format!("{label}: response 200 body: {e}"))
+            .collect(),
+            Err(_) => vec![format!("{label}: response 200 body is not JSON")],
+        },
+        _ => Vec::new(),
+    })
 }
 
 fn find_op<'a>(spec: &'a Spec, method: &str, segs: &[String]) -> Option<&'a Operation> {
@@ -159,6 +231,11 @@ pub fn check(
     response_body: &[u8],
 ) -> Vec<String> {
     let label = format!("{method} {path}");
+    if service == "arm"
+        && let Some(v) = check_arm_poll(method, path, status, response_body)
+    {
+        return v;
+    }
     let Some(segs) = normalize(service, method, path) else {
         return Vec::new();
     };
@@ -371,6 +448,15 @@ fn validate_at(
     depth: usize,
 ) {
     if depth > 64 {
+        return;
+    }
+    // Field note: real ARM sends ErrorResponse flat (see the module docs).
+    if schema.get("$ref").and_then(Value::as_str) == Some("#/definitions/ErrorResponse")
+        && value.is_object()
+        && value.get("error").is_none()
+        && let Some(detail) = doc.pointer("/definitions/ErrorDetail")
+    {
+        validate_at(doc, detail, value, path, lenient_null, errs, depth + 1);
         return;
     }
     let schema = resolve(doc, schema);
@@ -638,5 +724,69 @@ mod tests {
             check("github", "GET", "/nope", "", b"", 404, b"{}"),
             vec!["GET /nope: no operation in the API description".to_string()]
         );
+    }
+
+    #[test]
+    fn checks_arm_exchanges() {
+        let dep = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/d";
+        assert_eq!(
+            operation("arm", "GET", dep).as_deref(),
+            Some(
+                "GET /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/Microsoft.Resources/deployments/{deploymentName}"
+            )
+        );
+        // Flat errors (field note) pass; a wrong type inside them does not.
+        let failed = br#"{"id":"x","properties":{"provisioningState":"Failed","error":{"code":"DeploymentFailed","message":"m","details":[{"code":"c","message":"m"}]}}}"#;
+        assert!(
+            check(
+                "arm",
+                "GET",
+                dep,
+                "api-version=2025-04-01",
+                b"",
+                200,
+                failed
+            )
+            .is_empty()
+        );
+        let bad = br#"{"properties":{"provisioningState":"Nope","error":{"code":1}}}"#;
+        assert_eq!(
+            check("arm", "GET", dep, "api-version=2025-04-01", b"", 200, bad).len(),
+            2
+        );
+        let flat = br#"{"error":{"code":"DeploymentNotFound","message":"m"}}"#;
+        assert!(check("arm", "GET", dep, "api-version=2025-04-01", b"", 404, flat).is_empty());
+        // Polls: operationStatuses unchecked, What-If results against WhatIfOperationResult.
+        let poll =
+            "/subscriptions/s/providers/Microsoft.Resources/locations/westus/operationResults/1";
+        assert!(check("arm", "GET", poll, "", b"", 202, b"").is_empty());
+        assert_eq!(
+            check(
+                "arm",
+                "GET",
+                poll,
+                "",
+                b"",
+                200,
+                br#"{"properties":{"changes":[{}]}}"#
+            )
+            .len(),
+            1
+        );
+        let status =
+            "/subscriptions/s/providers/Microsoft.Resources/deployments/d/operationStatuses/1";
+        assert!(check("arm", "GET", status, "", b"", 200, b"{}").is_empty());
+        // Jobs.
+        let job = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/jobs/j";
+        let v = check(
+            "arm",
+            "GET",
+            job,
+            "api-version=2025-07-01",
+            b"",
+            200,
+            br#"{"properties":{}}"#,
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
     }
 }

@@ -1,16 +1,19 @@
 //! A local, stateful HTTPS fake of the cloud services `aca-runner-action` talks to:
 //! GitHub REST, the GitHub Actions OIDC issuer, the Entra ID token endpoint (plus the IMDS
-//! managed-identity endpoint) and Key Vault secrets.
+//! managed-identity endpoint), Key Vault secrets and Azure Resource Manager (template
+//! deployments with What-If, and Container Apps Jobs).
 //!
 //! All services share one TLS listener and are told apart by path:
 //! GitHub REST at `/` (e.g. `/app`), OIDC at `/_actions/idtoken`, Entra at
 //! `/{tenant}/oauth2/v2.0/token`, IMDS at `/metadata/identity/oauth2/token`, Key Vault at
-//! `/secrets/...` (the vault URL is the server URL itself) and the admin API at `/_fake/...`.
+//! `/secrets/...` (the vault URL is the server URL itself), ARM at `/subscriptions/...` (the ARM
+//! endpoint is the server URL too) and the admin API at `/_fake/...`.
 //!
-//! Every GitHub and Key Vault exchange is checked against the official API descriptions in
+//! Every GitHub, Key Vault and ARM exchange is checked against the official API descriptions in
 //! `api-specs/` (see [`contract`]); mismatches show up in [`FakeCloud::contract_violations`].
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod arm;
 pub mod contract;
 mod entra;
 mod github;
@@ -69,6 +72,12 @@ pub struct Seed {
     pub kv_page_size: usize,
     /// Tokens behaving like a workflow `GITHUB_TOKEN` (read-only for variables).
     pub workflow_tokens: Vec<String>,
+    /// Simulated run time of an ARM deployment, in milliseconds.
+    pub arm_deployment_ms: u64,
+    /// `Retry-After` (seconds) of ARM long-running operation responses.
+    pub arm_retry_after_secs: u64,
+    /// Time until an ARM What-If result is ready, in milliseconds.
+    pub arm_whatif_ms: u64,
 }
 
 impl Default for Seed {
@@ -89,6 +98,9 @@ impl Default for Seed {
             github_apps: Vec::new(),
             kv_page_size: 25,
             workflow_tokens: Vec::new(),
+            arm_deployment_ms: 1500,
+            arm_retry_after_secs: 1,
+            arm_whatif_ms: 500,
         }
     }
 }
@@ -206,7 +218,7 @@ pub struct LoggedRequest {
     pub path: String,
     /// Raw query string (without `?`).
     pub query: String,
-    /// `github`, `oidc`, `entra`, `imds`, `keyvault` or `unknown`.
+    /// `github`, `oidc`, `entra`, `imds`, `keyvault`, `arm` or `unknown`.
     pub service: String,
     /// Response status; 0 for a dropped connection.
     pub status: u16,
@@ -298,6 +310,61 @@ pub struct IssuedToken {
     pub expires_at: String,
     /// Whether `DELETE /installation/token` revoked it.
     pub revoked: bool,
+}
+
+/// The Azure RBAC role of the caller on the ARM control plane (deployments and jobs).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum ArmRole {
+    /// Read and write everything.
+    #[default]
+    Contributor,
+    /// Read only: PUTs and What-If (`deployments/whatIf/action`) get 403 `AuthorizationFailed`.
+    Reader,
+    /// No access at all.
+    None,
+}
+
+/// A deployment failure to inject with [`FakeCloud::fail_deployment`].
+///
+/// The next deployment whose name contains `name_contains` fails at the first resource whose
+/// evaluated name contains `resource_name_contains` (the last resource when empty or when no
+/// name matches): that operation ends `Failed` with `{code, message}`, and the deployment ends
+/// `Failed` with a `DeploymentFailed` error whose `details` hold `{code, message}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct FailDeployment {
+    /// Substring of the deployment name.
+    pub name_contains: String,
+    /// Substring of the failing resource's name (empty: the last resource).
+    pub resource_name_contains: String,
+    /// Error code of the failed operation.
+    pub code: String,
+    /// Error message of the failed operation.
+    pub message: String,
+}
+
+/// An ARM deployment the fake accepted (one per successful PUT).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeploymentRecord {
+    /// `/subscriptions/{sub}` or `/subscriptions/{sub}/resourceGroups/{rg}`.
+    pub scope_path: String,
+    /// Deployment name.
+    pub name: String,
+    /// The PUT body as sent.
+    pub request_body: serde_json::Value,
+    /// `Running`, `Succeeded` or `Failed` (at the time of the call).
+    pub state: String,
+}
+
+/// An ARM What-If request the fake accepted (nothing is deployed by it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WhatIfRecord {
+    /// `/subscriptions/{sub}` or `/subscriptions/{sub}/resourceGroups/{rg}`.
+    pub scope_path: String,
+    /// Deployment name the What-If was posted for.
+    pub name: String,
+    /// The POST body as sent.
+    pub request_body: serde_json::Value,
 }
 
 /// A running fake cloud. Dropping it shuts the server down.
@@ -445,6 +512,61 @@ impl FakeCloud {
     /// The numeric id the fake assigns to a repository (`owner/name`).
     pub fn repo_id(&self, full_name: &str) -> u64 {
         self.state().repo_id(full_name)
+    }
+
+    /// Sets the ARM role of the caller.
+    pub fn set_arm_role(&self, role: ArmRole) {
+        self.state().arm_role = role;
+    }
+
+    /// Makes the next matching deployment fail (see [`FailDeployment`]).
+    pub fn fail_deployment(&self, f: FailDeployment) {
+        self.state().arm.failures.push(f);
+    }
+
+    /// Every deployment accepted so far, in creation order (a re-PUT adds a record).
+    pub fn deployments(&self) -> Vec<DeploymentRecord> {
+        let mut st = self.state();
+        arm::settle(&mut st);
+        st.arm
+            .deployments
+            .iter()
+            .map(arm::Deployment::record)
+            .collect()
+    }
+
+    /// Every What-If accepted so far, in arrival order.
+    pub fn what_ifs(&self) -> Vec<WhatIfRecord> {
+        self.state()
+            .arm
+            .what_ifs
+            .iter()
+            .map(arm::WhatIf::record)
+            .collect()
+    }
+
+    /// The ARM resource registry: resource id → resource (`id`, `name`, `type`, `properties`,
+    /// and `location`/`tags`/`identity`/`sku`/`kind` when given). Filled by finished
+    /// deployments (every resource whose operation succeeded) and by job PUTs. Secret values
+    /// of jobs are kept here.
+    pub fn resources(&self) -> BTreeMap<String, serde_json::Value> {
+        let mut st = self.state();
+        arm::settle(&mut st);
+        st.arm.registry.clone()
+    }
+
+    /// Seeds (or replaces) a Container Apps Job; `id`, `name` and `type` are filled in and
+    /// `location` defaults to `westus`.
+    pub fn put_job(&self, resource_group: &str, name: &str, job: serde_json::Value) {
+        let mut st = self.state();
+        arm::store_job(&mut st, resource_group, name, job);
+    }
+
+    /// A Container Apps Job as stored (secret values included, unlike the HTTP GET).
+    pub fn job(&self, resource_group: &str, name: &str) -> Option<serde_json::Value> {
+        let mut st = self.state();
+        arm::settle(&mut st);
+        arm::stored_job(&st, resource_group, name)
     }
 }
 

@@ -2,7 +2,10 @@
 
 use crate::state::{State, lock};
 use crate::util::{Req, Resp, jwt_payload, now_unix, random_uuid};
-use crate::{Fault, FaultAction, GithubApp, KvRole, LoggedRequest, NewSecretVersion, contract};
+use crate::{
+    ArmRole, FailDeployment, Fault, FaultAction, GithubApp, KvRole, LoggedRequest,
+    NewSecretVersion, contract,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
@@ -71,6 +74,8 @@ pub(crate) fn classify(path: &str) -> &'static str {
         "entra"
     } else if segs[0] == "secrets" {
         "keyvault"
+    } else if segs[0].eq_ignore_ascii_case("subscriptions") {
+        "arm"
     } else {
         "github"
     }
@@ -210,10 +215,11 @@ fn dispatch(st: &mut State, service: &str, req: &Req, entry: &mut LoggedRequest)
         "imds" => crate::entra::handle_imds(st, req),
         "entra" => crate::entra::handle(st, req),
         "keyvault" => crate::keyvault::handle(st, req),
+        "arm" => crate::arm::handle(st, req),
         _ => crate::github::handle(st, req),
     };
     match handled {
-        Some(r) => (r, matches!(service, "github" | "keyvault")),
+        Some(r) => (r, matches!(service, "github" | "keyvault" | "arm")),
         None => {
             entry.service = "unknown".into();
             let r = Resp::json(
@@ -249,6 +255,17 @@ fn decorate(service: &str, mut resp: Resp) -> Resp {
         }
         "entra" => {
             resp.headers.push(("x-ms-request-id".into(), random_uuid()));
+        }
+        "arm" => {
+            let id = random_uuid();
+            resp.headers.extend([
+                ("x-ms-request-id".into(), id.clone()),
+                ("x-ms-correlation-request-id".into(), id),
+                (
+                    "x-ms-ratelimit-remaining-subscription-reads".into(),
+                    "11999".into(),
+                ),
+            ]);
         }
         _ => {}
     }
@@ -365,6 +382,49 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
             }
             None => bad("expected {\"role\": \"SecretsOfficer\"|\"SecretsUser\"|\"None\"}".into()),
         },
+        ("POST", ["arm-role"]) => match serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| v.get("role").cloned())
+            .and_then(|r| serde_json::from_value::<ArmRole>(r).ok())
+        {
+            Some(role) => {
+                st.arm_role = role;
+                Resp::empty(204)
+            }
+            None => bad("expected {\"role\": \"Contributor\"|\"Reader\"|\"None\"}".into()),
+        },
+        ("POST", ["fail-deployment"]) => {
+            match serde_json::from_slice::<FailDeployment>(&req.body) {
+                Ok(f) => {
+                    st.arm.failures.push(f);
+                    Resp::empty(204)
+                }
+                Err(e) => bad(format!("invalid FailDeployment: {e}")),
+            }
+        }
+        ("GET", ["deployments"]) => {
+            crate::arm::settle(&mut st);
+            let v: Vec<_> = st
+                .arm
+                .deployments
+                .iter()
+                .map(crate::arm::Deployment::record)
+                .collect();
+            ok_json(&v)
+        }
+        ("GET", ["what-ifs"]) => {
+            let v: Vec<_> = st
+                .arm
+                .what_ifs
+                .iter()
+                .map(crate::arm::WhatIf::record)
+                .collect();
+            ok_json(&v)
+        }
+        ("GET", ["resources"]) => {
+            crate::arm::settle(&mut st);
+            ok_json(&st.arm.registry)
+        }
         ("POST", ["apps"]) => match serde_json::from_slice::<GithubApp>(&req.body) {
             Ok(app) => {
                 st.add_app(app);
@@ -390,6 +450,7 @@ mod tests {
         assert_eq!(classify("/secrets/x/versions"), "keyvault");
         assert_eq!(classify("/app"), "github");
         assert_eq!(classify("/metadata/identity/oauth2/token"), "imds");
+        assert_eq!(classify("/subscriptions/x/resourcegroups/y"), "arm");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use crate::util::{now_unix, random_hex};
 use crate::{
-    Fault, GithubApp, IssuedToken, KvRole, LoggedRequest, NewSecretVersion, SecretVersion, Seed,
+    ArmRole, Fault, GithubApp, IssuedToken, KvRole, LoggedRequest, NewSecretVersion, SecretVersion,
+    Seed,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -49,6 +50,9 @@ pub(crate) struct State {
     pub faults: Vec<Fault>,
     pub latency_ms: u64,
     pub kv_role: KvRole,
+    pub arm_role: ArmRole,
+    /// Deployments, What-Ifs, the resource registry and injected failures.
+    pub arm: crate::arm::ArmState,
     /// Key: lower-cased secret name.
     pub secrets: BTreeMap<String, Secret>,
     pub tokens: Vec<IssuedToken>,
@@ -80,6 +84,8 @@ impl State {
             faults: Vec::new(),
             latency_ms,
             kv_role: KvRole::default(),
+            arm_role: ArmRole::default(),
+            arm: crate::arm::ArmState::default(),
             secrets: BTreeMap::new(),
             tokens: Vec::new(),
             entra_tokens: Vec::new(),

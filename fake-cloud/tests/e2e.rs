@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use fake_cloud::{
-    FakeCloud, Fault, FaultAction, GithubApp, Installation, KvRole, NewSecretVersion, Options, Seed,
+    ArmRole, FailDeployment, FakeCloud, Fault, FaultAction, GithubApp, Installation, KvRole,
+    NewSecretVersion, Options, Seed,
 };
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -622,4 +623,459 @@ fn admin_api() {
         .json();
     assert_eq!(reqs.as_array().unwrap().len(), 1);
     assert_eq!(reqs[0]["status"], 503);
+}
+
+/// An Entra access token for `scope` (via the OIDC issuer and the token endpoint).
+fn entra_token(cloud: &FakeCloud, scope: &str) -> String {
+    let seed = cloud.seed();
+    let oidc_auth = format!("bearer {}", seed.oidc_request_token);
+    let r = send(
+        cloud,
+        "GET",
+        "/_actions/idtoken?api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange",
+        &[("authorization", &oidc_auth)],
+        "",
+    )
+    .unwrap();
+    let assertion = r.json()["value"].as_str().unwrap().to_string();
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_assertion", &assertion)
+        .append_pair(
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        )
+        .append_pair("client_id", &seed.azure_client_id)
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("scope", scope)
+        .finish();
+    let r = send(
+        cloud,
+        "POST",
+        &format!("/{}/oauth2/v2.0/token", seed.tenant_id),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &form,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["access_token"].as_str().unwrap().to_string()
+}
+
+fn runner_template() -> Value {
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "pools": {"type": "array"},
+            "prefix": {"type": "string", "defaultValue": "run"},
+            "appKey": {"type": "securestring"},
+        },
+        "variables": {"envName": "[format('{0}-env', parameters('prefix'))]"},
+        "resources": [{
+            "type": "Microsoft.App/jobs",
+            "apiVersion": "2025-07-01",
+            "name": "[parameters('pools')[copyIndex()].jobName]",
+            "location": "westus",
+            "copy": {"name": "pools", "count": "[length(parameters('pools'))]"},
+            "identity": {"type": "SystemAssigned"},
+            "properties": {
+                "environmentId": "[resourceId('Microsoft.App/managedEnvironments', variables('envName'))]",
+                "configuration": {
+                    "triggerType": "Event",
+                    "replicaTimeout": "[parameters('pools')[copyIndex()].timeout]",
+                    "secrets": [{"name": "key", "keyVaultUrl": "https://kv.vault.azure.net/secrets/k", "identity": "system"}],
+                },
+                "template": {"containers": [{"name": "runner", "image": "[parameters('pools')[copyIndex()]['image']]"}]},
+            },
+        }],
+        "outputs": {
+            "prefix": {"type": "string", "value": "[parameters('prefix')]"},
+            "count": {"type": "int", "value": "[length(parameters('pools'))]"},
+            "appKey": {"type": "securestring", "value": "[parameters('appKey')]"},
+            "jobNames": {"type": "array", "copy": {"count": "[length(parameters('pools'))]", "input": "[parameters('pools')[copyIndex()].jobName]"}},
+            "clientId": {"type": "string", "value": "[reference('x', '2023-01-31').clientId]"},
+        },
+    })
+}
+
+fn deployment_body(pools: Value) -> String {
+    json!({"properties": {
+        "mode": "Incremental",
+        "template": runner_template(),
+        "parameters": {"pools": {"value": pools}, "appKey": {"value": "s3cret"}},
+    }})
+    .to_string()
+}
+
+#[test]
+fn arm_deployments_what_if_and_jobs() {
+    let cloud = FakeCloud::start(Options {
+        seed: Seed {
+            arm_deployment_ms: 300,
+            arm_whatif_ms: 300,
+            arm_retry_after_secs: 0,
+            ..Seed::default()
+        },
+        ..Options::default()
+    })
+    .unwrap();
+    let seed = cloud.seed();
+    let sub = seed.subscription_id.clone();
+    let token = entra_token(&cloud, &format!("{}/.default", cloud.url()));
+    let auth = format!("Bearer {token}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let q = "?api-version=2025-04-01";
+    let dep = |name: &str| {
+        format!(
+            "/subscriptions/{sub}/resourcegroups/rg-x/providers/Microsoft.Resources/deployments/{name}"
+        )
+    };
+    let rel = |url: &str| url.strip_prefix(&cloud.url()).unwrap().to_string();
+    let wait_status = |url: &str, want: &str| {
+        for _ in 0..100 {
+            let r = send(&cloud, "GET", &rel(url), &h, "").unwrap();
+            assert_eq!(r.status, 200, "{}", r.body);
+            if r.json()["status"] != "Running" {
+                assert_eq!(r.json()["status"], want, "{}", r.body);
+                return r.json();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        panic!("{url} did not finish");
+    };
+
+    // Authentication, api-version.
+    let r = send(&cloud, "GET", &format!("{}{q}", dep("d1")), &[], "").unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["code"], "InvalidAuthenticationToken");
+    let kv = format!(
+        "Bearer {}",
+        entra_token(&cloud, "https://vault.azure.net/.default")
+    );
+    let r = send(
+        &cloud,
+        "GET",
+        &format!("{}{q}", dep("d1")),
+        &[("authorization", &kv)],
+        "",
+    )
+    .unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+    let mgmt = format!(
+        "Bearer {}",
+        entra_token(&cloud, "https://management.azure.com/.default")
+    );
+    let r = send(
+        &cloud,
+        "GET",
+        &format!("{}{q}", dep("d1")),
+        &[("authorization", &mgmt)],
+        "",
+    )
+    .unwrap();
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "DeploymentNotFound");
+    let r = send(&cloud, "GET", &dep("d1"), &h, "").unwrap();
+    assert_eq!(r.json()["error"]["code"], "MissingApiVersionParameter");
+
+    // Validation.
+    let mut bad: Value = serde_json::from_str(&deployment_body(json!([]))).unwrap();
+    bad["properties"]["parameters"]["nope"] = json!({"value": 1});
+    let r = send(
+        &cloud,
+        "PUT",
+        &format!("{}{q}", dep("d1")),
+        &h,
+        &bad.to_string(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "InvalidTemplate");
+    assert!(
+        r.body.contains("The template parameters 'nope'"),
+        "{}",
+        r.body
+    );
+    let mut bad: Value = serde_json::from_str(&deployment_body(json!([]))).unwrap();
+    bad["properties"]["parameters"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pools");
+    let r = send(
+        &cloud,
+        "PUT",
+        &format!("{}{q}", dep("d1")),
+        &h,
+        &bad.to_string(),
+    )
+    .unwrap();
+    assert!(
+        r.body
+            .contains("The value for the template parameter 'pools'"),
+        "{}",
+        r.body
+    );
+    let sub_dep = format!("/subscriptions/{sub}/providers/Microsoft.Resources/deployments/s1{q}");
+    let r = send(&cloud, "PUT", &sub_dep, &h, &deployment_body(json!([]))).unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("location is required"), "{}", r.body);
+
+    // A successful 2-resource deployment.
+    let pools = json!([
+        {"jobName": "job-a", "timeout": 600, "image": "img:1"},
+        {"jobName": "job-b", "timeout": 900, "image": "img:1"},
+    ]);
+    let r = send(
+        &cloud,
+        "PUT",
+        &format!("{}{q}", dep("d1")),
+        &h,
+        &deployment_body(pools.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["properties"]["provisioningState"], "Accepted");
+    assert_eq!(r.header("retry-after"), Some("0"));
+    let status_url = r.header("azure-asyncoperation").unwrap().to_string();
+    assert!(status_url.contains("/operationStatuses/"), "{status_url}");
+    let r = send(
+        &cloud,
+        "PUT",
+        &format!("{}{q}", dep("d1")),
+        &h,
+        &deployment_body(pools.clone()),
+    )
+    .unwrap();
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["error"]["code"], "DeploymentActive");
+    let ops_path = format!("/subscriptions/{sub}/resourceGroups/rg-x/deployments/d1/operations{q}");
+    let r = send(&cloud, "GET", &ops_path, &h, "").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.json()["value"].as_array().unwrap().is_empty());
+    assert_eq!(cloud.deployments()[0].state, "Running");
+    wait_status(&status_url, "Succeeded");
+    let r = send(&cloud, "GET", &format!("{}{q}", dep("d1")), &h, "").unwrap();
+    let d = r.json();
+    assert_eq!(
+        d["properties"]["provisioningState"], "Succeeded",
+        "{}",
+        r.body
+    );
+    assert_eq!(d["properties"]["duration"], "PT0.3S");
+    let outputs = &d["properties"]["outputs"];
+    assert_eq!(outputs["prefix"], json!({"type": "String", "value": "run"}));
+    assert_eq!(outputs["count"], json!({"type": "Int", "value": 2}));
+    assert_eq!(
+        outputs["appKey"],
+        json!({"type": "SecureString", "value": "s3cret"})
+    );
+    assert_eq!(outputs["jobNames"]["value"], json!(["job-a", "job-b"]));
+    assert!(
+        outputs["clientId"]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("fake:[reference(")
+    );
+    assert_eq!(
+        d["properties"]["outputResources"].as_array().unwrap().len(),
+        2
+    );
+    let r = send(&cloud, "GET", &ops_path, &h, "").unwrap();
+    let ops = r.json()["value"].as_array().unwrap().clone();
+    assert_eq!(ops.len(), 2, "{}", r.body);
+    for (op, name) in ops.iter().zip(["job-a", "job-b"]) {
+        assert_eq!(op["properties"]["provisioningState"], "Succeeded");
+        assert_eq!(op["properties"]["statusCode"], "Created");
+        assert_eq!(op["properties"]["targetResource"]["resourceName"], name);
+    }
+    let job_a =
+        format!("/subscriptions/{sub}/resourceGroups/rg-x/providers/Microsoft.App/jobs/job-a");
+    let resources = cloud.resources();
+    assert_eq!(
+        resources[&job_a]["properties"]["environmentId"],
+        format!(
+            "/subscriptions/{sub}/resourceGroups/rg-x/providers/Microsoft.App/managedEnvironments/run-env"
+        )
+    );
+    let r = send(
+        &cloud,
+        "GET",
+        &format!("{job_a}?api-version=2025-07-01"),
+        &h,
+        "",
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["properties"]["configuration"]["replicaTimeout"],
+        600
+    );
+    assert_eq!(r.json()["properties"]["provisioningState"], "Succeeded");
+
+    // A failed deployment.
+    cloud.fail_deployment(FailDeployment {
+        name_contains: "fail".into(),
+        resource_name_contains: "job-c".into(),
+        code: "InvalidResourceProperties".into(),
+        message: "boom".into(),
+    });
+    let pools2 = json!([
+        {"jobName": "job-c", "timeout": 1, "image": "img:1"},
+        {"jobName": "job-d", "timeout": 1, "image": "img:1"},
+    ]);
+    let r = send(
+        &cloud,
+        "PUT",
+        &format!("{}{q}", dep("will-fail")),
+        &h,
+        &deployment_body(pools2),
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let status = wait_status(r.header("azure-asyncoperation").unwrap(), "Failed");
+    assert_eq!(
+        status["error"]["details"][0]["code"],
+        "InvalidResourceProperties"
+    );
+    let r = send(&cloud, "GET", &format!("{}{q}", dep("will-fail")), &h, "").unwrap();
+    let err = &r.json()["properties"]["error"];
+    assert_eq!(err["code"], "DeploymentFailed");
+    assert_eq!(err["details"][0]["message"], "boom");
+    let r = send(
+        &cloud,
+        "GET",
+        &format!("/subscriptions/{sub}/resourcegroups/rg-x/deployments/will-fail/operations{q}"),
+        &h,
+        "",
+    )
+    .unwrap();
+    let ops = r.json()["value"].as_array().unwrap().clone();
+    assert_eq!(ops[0]["properties"]["provisioningState"], "Failed");
+    assert_eq!(ops[0]["properties"]["statusCode"], "BadRequest");
+    assert_eq!(
+        ops[0]["properties"]["statusMessage"]["error"]["code"],
+        "InvalidResourceProperties"
+    );
+    assert_eq!(ops[1]["properties"]["provisioningState"], "Succeeded");
+    assert!(!cloud.resources().keys().any(|k| k.ends_with("/job-c")));
+
+    // What-If: job-a modified, job-e created, nothing deployed.
+    let pools3 = json!([
+        {"jobName": "job-a", "timeout": 600, "image": "img:2"},
+        {"jobName": "job-b", "timeout": 900, "image": "img:1"},
+        {"jobName": "job-e", "timeout": 5, "image": "img:1"},
+    ]);
+    let before = cloud.deployments().len();
+    let r = send(
+        &cloud,
+        "POST",
+        &format!("{}/whatIf{q}", dep("d1")),
+        &h,
+        &deployment_body(pools3),
+    )
+    .unwrap();
+    assert_eq!(r.status, 202, "{}", r.body);
+    let location = r.header("location").unwrap().to_string();
+    assert!(location.contains("/operationResults/"), "{location}");
+    let r = send(&cloud, "GET", &rel(&location), &h, "").unwrap();
+    assert_eq!(r.status, 202);
+    std::thread::sleep(std::time::Duration::from_millis(320));
+    let r = send(&cloud, "GET", &rel(&location), &h, "").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let changes = r.json()["properties"]["changes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let kinds: Vec<&str> = changes
+        .iter()
+        .map(|c| c["changeType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Modify", "NoChange", "Create"]);
+    assert_eq!(changes[0]["delta"][0]["path"], "properties.template");
+    assert_eq!(cloud.deployments().len(), before);
+    assert_eq!(cloud.what_ifs().len(), 1);
+
+    // Jobs: PUT/GET round trip, secrets hidden on GET.
+    let job_b = format!(
+        "/subscriptions/{sub}/resourceGroups/rg-x/providers/Microsoft.App/jobs/job-b?api-version=2025-07-01"
+    );
+    let job = json!({
+        "location": "westus",
+        "identity": {"type": "SystemAssigned"},
+        "properties": {
+            "configuration": {
+                "triggerType": "Manual",
+                "replicaTimeout": 60,
+                "secrets": [
+                    {"name": "plain", "value": "hunter2"},
+                    {"name": "kv", "keyVaultUrl": "https://kv.vault.azure.net/secrets/k", "identity": "system"},
+                ],
+            },
+            "template": {"containers": [{"name": "c", "image": "img:3"}]},
+        },
+    });
+    let r = send(&cloud, "PUT", &job_b, &h, &job.to_string()).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let op = r.header("azure-asyncoperation").unwrap().to_string();
+    assert!(op.contains("containerappsjobOperationStatuses"), "{op}");
+    assert_eq!(wait_status(&op, "Succeeded")["status"], "Succeeded");
+    let r = send(&cloud, "GET", &job_b, &h, "").unwrap();
+    let got = r.json();
+    let secrets = &got["properties"]["configuration"]["secrets"];
+    assert!(secrets[0].get("value").is_none());
+    assert_eq!(
+        secrets[1]["keyVaultUrl"],
+        "https://kv.vault.azure.net/secrets/k"
+    );
+    assert_eq!(
+        got["properties"]["template"]["containers"][0]["image"],
+        "img:3"
+    );
+    assert_eq!(
+        cloud.job("rg-x", "job-b").unwrap()["properties"]["configuration"]["secrets"][0]["value"],
+        "hunter2"
+    );
+    let missing = format!(
+        "/subscriptions/{sub}/resourceGroups/rg-x/providers/Microsoft.App/jobs/nope?api-version=2025-07-01"
+    );
+    let r = send(&cloud, "GET", &missing, &h, "").unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "ResourceNotFound");
+    cloud.put_job(
+        "rg-y",
+        "seeded",
+        json!({"properties": {"configuration": {"triggerType": "Manual", "replicaTimeout": 5}}}),
+    );
+    assert_eq!(cloud.job("rg-y", "seeded").unwrap()["location"], "westus");
+
+    // RBAC.
+    cloud.set_arm_role(ArmRole::Reader);
+    let r = send(
+        &cloud,
+        "PUT",
+        &format!("{}{q}", dep("d2")),
+        &h,
+        &deployment_body(json!([])),
+    )
+    .unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["code"], "AuthorizationFailed");
+    assert!(
+        r.body.contains("Microsoft.Resources/deployments/write"),
+        "{}",
+        r.body
+    );
+    let r = send(&cloud, "GET", &format!("{}{q}", dep("d1")), &h, "").unwrap();
+    assert_eq!(r.status, 200);
+    cloud.set_arm_role(ArmRole::None);
+    let r = send(&cloud, "GET", &job_b, &h, "").unwrap();
+    assert_eq!(r.status, 403);
+
+    // Only the deliberately malformed request (no api-version) is flagged.
+    let violations = cloud.contract_violations();
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert!(violations[0].contains("missing required query parameter 'api-version'"));
+    assert!(cloud.requests().iter().any(|r| r.service == "arm"));
 }

@@ -262,7 +262,10 @@ pub async fn run(step: &Step) -> Result<()> {
                 )
             }
         };
-        wait = retry_after.unwrap_or(DEFAULT_POLL);
+        // Without a new Retry-After, keep ARM's last word on the interval.
+        if let Some(after) = retry_after {
+            wait = after;
+        }
         progress
             .poll(&arm, &req.scope.operations_path(&req.name), started)
             .await?;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::arm::{Arm, JobRef};
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
 use crate::github::{GitHub, Installation};
@@ -35,6 +36,7 @@ struct Request {
     disable_previous: bool,
     max_age_days: u64,
     expires_in_days: u64,
+    jobs: Vec<JobRef>,
 }
 
 impl Request {
@@ -98,6 +100,16 @@ impl Request {
                 "secret-expires-in-days",
                 0,
             )?,
+            jobs: match Inputs::text(&i.jobs) {
+                None => Vec::new(),
+                Some(text) => {
+                    let sub = Inputs::text(&i.azure_subscription_id);
+                    text.split([',', '\n', ' '])
+                        .filter(|e| !e.trim().is_empty())
+                        .map(|e| JobRef::parse(e, sub.as_deref()))
+                        .collect::<Result<Vec<_>>>()?
+                }
+            },
         })
     }
 }
@@ -188,7 +200,35 @@ pub async fn run(step: &Step) -> Result<()> {
         }
     };
 
-    // Retire the others only now that the new version is stored.
+    // Switch the named jobs to the live version before anything is disabled.
+    if !req.jobs.is_empty() && !live_version.is_empty() {
+        let arm = Arm::new(
+            cloud.resource_manager.clone(),
+            credential.clone(),
+            &step.http,
+        );
+        let version_uri = format!("{secret_uri}/{live_version}");
+        for job in &req.jobs {
+            match switch_job(step, &arm, job, &secret_uri, &version_uri).await {
+                Ok(true) => done.push(format!("switched job {}", job.name)),
+                Ok(false) => {}
+                Err(e) => {
+                    say!(
+                        "Stopped at job {} ({}); no version was disabled, the previous version stays enabled",
+                        job.name,
+                        if done.is_empty() {
+                            "nothing was changed".to_string()
+                        } else {
+                            format!("done so far: {}", done.join(", "))
+                        }
+                    );
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    // Retire the others only now that the new version is stored and the jobs use it.
     let mut disabled: Vec<String> = Vec::new();
     if req.disable_previous && !live_version.is_empty() {
         let versions = kv.versions(name).await?;
@@ -271,7 +311,7 @@ pub async fn run(step: &Step) -> Result<()> {
         if step.dry_run { " (dry run)" } else { "" },
         markdown_table(&["", ""], &rows)
     );
-    if rotated {
+    if rotated && req.jobs.is_empty() {
         let note = "Container Apps Jobs that reference the secret without a version pick up the new version within 30 minutes; until then they may still use the old, now disabled, version from their cache.";
         say!("{note}");
         summary.push_str(&format!("\n{note}\n"));
@@ -297,6 +337,100 @@ pub async fn run(step: &Step) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Points `job`'s Key Vault secret reference at `version_uri` and confirms it. Returns whether the
+/// job was changed.
+async fn switch_job(
+    step: &Step,
+    arm: &Arm,
+    job: &JobRef,
+    secret_uri: &str,
+    version_uri: &str,
+) -> Result<bool> {
+    let current = arm.get_job(job).await?;
+    let refers = |url: &str| {
+        let url = url.trim_end_matches('/').to_ascii_lowercase();
+        let base = secret_uri.to_ascii_lowercase();
+        url == base || url.starts_with(&format!("{base}/"))
+    };
+    let secrets = current["properties"]["configuration"]["secrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let matching: Vec<&serde_json::Value> = secrets
+        .iter()
+        .filter(|s| s["keyVaultUrl"].as_str().is_some_and(refers))
+        .collect();
+    if matching.is_empty() {
+        return Err(Error::input(
+            "jobs",
+            format!(
+                "job {} has no secret that references {secret_uri}; name only the jobs that use this key",
+                job.name
+            ),
+        ));
+    }
+    if matching
+        .iter()
+        .all(|s| s["keyVaultUrl"].as_str() == Some(version_uri))
+    {
+        say!("Job {} already uses version {version_uri}", job.name);
+        return Ok(false);
+    }
+    if let Some(plain) = secrets.iter().find(|s| s["keyVaultUrl"].as_str().is_none()) {
+        return Err(Error::input(
+            "jobs",
+            format!(
+                "job {} also holds secret `{}` as a plain value, which Azure does not return, so the job cannot be rewritten safely; make it a Key Vault reference too",
+                job.name,
+                plain["name"].as_str().unwrap_or("?")
+            ),
+        ));
+    }
+    if step.dry_run {
+        say!("dry-run: would switch job {} to {version_uri}", job.name);
+        return Ok(false);
+    }
+    let mut body = current.clone();
+    if let Some(obj) = body.as_object_mut() {
+        for key in ["id", "name", "type", "systemData"] {
+            obj.remove(key);
+        }
+    }
+    if let Some(props) = body["properties"].as_object_mut() {
+        for key in [
+            "provisioningState",
+            "outboundIpAddresses",
+            "eventStreamEndpoint",
+            "runningState",
+        ] {
+            props.remove(key);
+        }
+    }
+    if let Some(list) = body["properties"]["configuration"]["secrets"].as_array_mut() {
+        for s in list.iter_mut() {
+            if s["keyVaultUrl"].as_str().is_some_and(refers) {
+                s["keyVaultUrl"] = serde_json::Value::String(version_uri.to_string());
+            }
+        }
+    }
+    arm.put_job(job, &body).await?;
+    let after = arm.get_job(job).await?;
+    let confirmed = after["properties"]["configuration"]["secrets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["keyVaultUrl"].as_str().is_some_and(refers))
+        .all(|s| s["keyVaultUrl"].as_str() == Some(version_uri));
+    if !confirmed {
+        return Err(Error::Other(format!(
+            "job {} did not take the new secret reference {version_uri}; check the job in the portal. No version was disabled",
+            job.name
+        )));
+    }
+    say!("Switched job {} to {version_uri}", job.name);
+    Ok(true)
 }
 
 /// Proves the key against GitHub; returns the App id GitHub confirmed.

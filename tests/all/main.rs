@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod action_yml;
+mod deploy;
 mod helpers;
 mod rotate_key;
