@@ -152,7 +152,7 @@ impl Runtime {
         match &self.output_file {
             Some(path) => {
                 state.delimiter_seq += 1;
-                let delimiter = unique_delimiter(&value, state.delimiter_seq);
+                let delimiter = unique_delimiter(value, state.delimiter_seq);
                 let mut file = OpenOptions::new().append(true).create(true).open(path)?;
                 write!(file, "{name}<<{delimiter}\n{value}\n{delimiter}\n")?;
                 Ok(())
