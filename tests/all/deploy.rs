@@ -491,3 +491,49 @@ fn render(v: &mut Value, pool: &Value) {
         _ => {}
     }
 }
+
+#[test]
+fn a_bicep_template_without_bicep_on_path_says_so() {
+    let ctx = TestContext::with_seed(arm_seed(300));
+    let path = ctx.dir.path().join("main.bicep");
+    std::fs::write(&path, "param count int\n").unwrap();
+    let inputs = deploy_inputs(&ctx, path.to_str().unwrap());
+    let empty_path = ctx.dir.path().join("no-tools");
+    std::fs::create_dir_all(&empty_path).unwrap();
+    let run = ctx.run(&inputs, &[("PATH", Some(empty_path.to_str().unwrap()))]);
+    assert_eq!(run.code, 2, "{}", run.log());
+    assert!(run.log().contains("no `bicep` executable is on PATH"), "{}", run.log());
+    assert!(ctx.fake.deployments().is_empty());
+}
+
+#[test]
+fn a_parameters_file_is_read_and_parameters_override_it() {
+    let ctx = TestContext::with_seed(arm_seed(300));
+    let template = user_template(&ctx);
+    let file = ctx.dir.path().join("main.parameters.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(&json!({
+            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#",
+            "contentVersion": "1.0.0.0",
+            "parameters": {
+                "count": {"value": 1}, "enabled": {"value": false},
+                "names": {"value": ["from-file"]}, "settings": {"value": {}}
+            }
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut inputs = deploy_inputs(&ctx, template.to_str().unwrap());
+    inputs.insert("parameters-file", file.display().to_string());
+    inputs.insert("parameters", "count: 5\n".into());
+    ctx.run(&inputs, &[]).assert_ok();
+    let params = &ctx.fake.deployments()[0].request_body["properties"]["parameters"];
+    assert_eq!(params["count"]["value"], 5);
+    assert_eq!(params["names"]["value"], json!(["from-file"]));
+
+    inputs.insert("parameters", "colour: red\n".into());
+    let run = ctx.run(&inputs, &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.log().contains("parameter `colour` is not declared by the template"), "{}", run.log());
+}
