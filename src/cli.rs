@@ -44,6 +44,10 @@ pub struct Inputs {
     #[arg(long, env = "INPUT_REPOSITORY")]
     pub repository: Option<String>,
 
+    /// A token that can write variables, instead of the GitHub App (set-variables).
+    #[arg(long, env = "INPUT_GITHUB-TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+
     /// GitHub API URL; defaults to GITHUB_API_URL, else `https://api.github.com`.
     #[arg(long, env = "INPUT_GITHUB-API-URL")]
     pub github_api_url: Option<String>,
@@ -152,6 +156,26 @@ pub struct Inputs {
     /// Stop waiting after this many minutes (default 60); the deployment goes on in Azure.
     #[arg(long, env = "INPUT_TIMEOUT-MINUTES")]
     pub timeout_minutes: Option<String>,
+
+    /// YAML map of variables: `NAME: value` or `NAME: { output: NAME }` (set-variables).
+    #[arg(long, env = "INPUT_VARIABLES")]
+    pub variables: Option<String>,
+
+    /// Also write every deployment output as a variable, camelCase → UPPER_SNAKE (default false).
+    #[arg(long, env = "INPUT_EXPORT-OUTPUTS")]
+    pub export_outputs: Option<String>,
+
+    /// repository (default), organization or environment.
+    #[arg(long, env = "INPUT_VARIABLES-SCOPE")]
+    pub variables_scope: Option<String>,
+
+    /// Environment name for environment scope.
+    #[arg(long, env = "INPUT_ENVIRONMENT")]
+    pub environment: Option<String>,
+
+    /// Organization scope: all, private (default) or selected (the repository only).
+    #[arg(long, env = "INPUT_VARIABLES-VISIBILITY")]
+    pub variables_visibility: Option<String>,
 
     /// Keep the installation token alive after the step (default false).
     #[arg(long, env = "INPUT_SKIP-TOKEN-REVOKE")]

@@ -451,3 +451,142 @@ pub fn github_error(action: &str, status: u16, body: &str) -> Error {
         hint: hint.to_string(),
     }
 }
+
+/// An Actions variable as GitHub lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Variable {
+    /// Name (GitHub stores it upper-cased).
+    pub name: String,
+    /// Value.
+    pub value: String,
+    /// Organization variables: `all`, `private` or `selected`.
+    #[serde(default)]
+    pub visibility: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VariableList {
+    #[serde(default)]
+    total_count: u64,
+    #[serde(default)]
+    variables: Vec<Variable>,
+}
+
+/// What a variable write met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written.
+    Done,
+    /// Create met 409 (it exists) or update met 404 (it is gone).
+    Conflict,
+}
+
+#[derive(Deserialize)]
+struct RepoInfo {
+    id: u64,
+}
+
+impl GitHub {
+    /// Every variable under `base` (`/repos/o/r/actions/variables`, `/orgs/o/actions/variables`,
+    /// `/repositories/ID/environments/E/variables`), all pages.
+    pub async fn list_variables(&self, base: &str, token: &Secret) -> Result<Vec<Variable>> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let path = format!("{base}?per_page=30&page={page}");
+            let (status, list, text) = self
+                .json::<VariableList>(
+                    http::Method::GET,
+                    &path,
+                    Auth::Token(token),
+                    None,
+                    "listing variables",
+                )
+                .await?;
+            let Some(list) = list else {
+                return Err(variables_error("listing variables", status, &text));
+            };
+            let got = list.variables.len();
+            out.extend(list.variables);
+            if got < 30 || out.len() as u64 >= list.total_count {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a variable (`POST base`).
+    pub async fn create_variable(
+        &self,
+        base: &str,
+        token: &Secret,
+        body: &serde_json::Value,
+    ) -> Result<WriteOutcome> {
+        let resp = self
+            .request(http::Method::POST, base, Auth::Token(token), Some(body))
+            .await?;
+        match resp.status {
+            201 | 204 => Ok(WriteOutcome::Done),
+            409 => Ok(WriteOutcome::Conflict),
+            s => Err(variables_error("creating a variable", s, &resp.text())),
+        }
+    }
+
+    /// Updates a variable (`PATCH base/NAME`).
+    pub async fn update_variable(
+        &self,
+        base: &str,
+        name: &str,
+        token: &Secret,
+        body: &serde_json::Value,
+    ) -> Result<WriteOutcome> {
+        let resp = self
+            .request(
+                http::Method::PATCH,
+                &format!("{base}/{name}"),
+                Auth::Token(token),
+                Some(body),
+            )
+            .await?;
+        match resp.status {
+            200 | 204 => Ok(WriteOutcome::Done),
+            404 => Ok(WriteOutcome::Conflict),
+            s => Err(variables_error("updating a variable", s, &resp.text())),
+        }
+    }
+
+    /// The numeric id of `owner/name` (environment variables are written by repository id).
+    pub async fn repository_id(&self, repository: &str, token: &Secret) -> Result<u64> {
+        let (status, info, text) = self
+            .json::<RepoInfo>(
+                http::Method::GET,
+                &format!("/repos/{repository}"),
+                Auth::Token(token),
+                None,
+                "reading the repository",
+            )
+            .await?;
+        info.map(|i| i.id).ok_or_else(|| {
+            if status == 404 {
+                Error::input(
+                    "repository",
+                    format!("repository {repository} was not found, or the token cannot see it"),
+                )
+            } else {
+                github_error("reading the repository", status, &text)
+            }
+        })
+    }
+}
+
+/// Variable errors, with the one GitHub gives a token that cannot write variables.
+fn variables_error(action: &str, status: u16, body: &str) -> Error {
+    if status == 403 && body.contains("Resource not accessible by integration") {
+        return Error::GitHub {
+            action: action.to_string(),
+            status,
+            detail: "the token cannot read or write Actions variables".into(),
+            hint: ". The workflow's GITHUB_TOKEN never can (there is no `variables` permission for it). Give `app-id` and `private-key` of a GitHub App with the `Variables: write` permission (`Organization variables: write` for organization scope), or a fine-grained token with `Variables: read and write` in `github-token`".into(),
+        };
+    }
+    github_error(action, status, body)
+}

@@ -43,6 +43,9 @@ pub struct Step {
     github: OnceCell<github::GitHub>,
     azure: OnceCell<(azure_auth::Cloud, Arc<dyn TokenCredential>)>,
     tokens: Mutex<Vec<Secret>>,
+    app_token:
+        tokio::sync::Mutex<Option<(u64, bool, github::InstallationToken, std::time::Instant)>>,
+    deployment_outputs: Mutex<Vec<(String, bool)>>,
 }
 
 impl Step {
@@ -84,6 +87,62 @@ impl Step {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(token.clone());
+    }
+
+    /// An installation token for `installation_id`: one per step, shared by the commands, minted
+    /// again only when the cached one lacks a wanted permission or is within ten minutes of its
+    /// one-hour expiry. `wanted` `None` asks for every permission the installation has.
+    pub async fn installation_token(
+        &self,
+        jwt: &Secret,
+        installation_id: u64,
+        wanted: Option<&std::collections::BTreeMap<String, String>>,
+    ) -> Result<github::InstallationToken> {
+        let mut cache = self.app_token.lock().await;
+        if let Some((id, all, token, minted)) = cache.as_ref() {
+            let fresh = minted.elapsed() < std::time::Duration::from_secs(50 * 60);
+            let covers = *all
+                || wanted.is_some_and(|w| {
+                    w.iter().all(|(k, v)| {
+                        token
+                            .permissions
+                            .get(k)
+                            .is_some_and(|have| have == v || have == "write")
+                    })
+                });
+            if *id == installation_id && fresh && covers {
+                return Ok(token.clone());
+            }
+        }
+        let token = self
+            .github()
+            .await?
+            .installation_token(jwt, installation_id, wanted)
+            .await?;
+        self.track_token(&token.token);
+        *cache = Some((
+            installation_id,
+            wanted.is_none(),
+            token.clone(),
+            std::time::Instant::now(),
+        ));
+        Ok(token)
+    }
+
+    /// Records a deployment output name (and whether it is secure) for `export-outputs`.
+    pub fn record_deployment_output(&self, name: &str, secure: bool) {
+        self.deployment_outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((name.to_string(), secure));
+    }
+
+    /// The deployment outputs of this step, in order, with their secure flag.
+    pub fn deployment_outputs(&self) -> Vec<(String, bool)> {
+        self.deployment_outputs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Sets a step output (also visible to later commands).
@@ -138,6 +197,8 @@ pub async fn run(inputs: Inputs) -> Result<()> {
         github: OnceCell::new(),
         azure: OnceCell::new(),
         tokens: Mutex::new(Vec::new()),
+        app_token: tokio::sync::Mutex::new(None),
+        deployment_outputs: Mutex::new(Vec::new()),
     };
     if dry_run {
         crate::say!("dry-run: reading everything, writing nothing");
@@ -148,10 +209,11 @@ pub async fn run(inputs: Inputs) -> Result<()> {
         let outcome = match command {
             Command::RotateKey => commands::rotate_key::run(&step).await,
             Command::Deploy => commands::deploy::run(&step).await,
+            Command::SetVariables => commands::set_variables::run(&step).await,
             other => Err(Error::input(
                 "command",
                 format!(
-                    "`{}` is not available in this version yet; this version runs rotate-key and deploy",
+                    "`{}` is not available in this version yet; this version runs rotate-key, deploy and set-variables",
                     other.name()
                 ),
             )),

@@ -509,6 +509,29 @@ impl FakeCloud {
         self.state().variable_values(scope)
     }
 
+    /// Creates or replaces a variable directly (a writer other than the client under test), in a
+    /// scope named as for [`FakeCloud::variables`]; organization variables get `private`
+    /// visibility.
+    pub fn put_variable(&self, scope: &str, name: &str, value: &str) {
+        let mut st = self.state();
+        let now = util::iso(util::now_unix());
+        let upper = name.to_ascii_uppercase();
+        st.variables
+            .entry(scope.to_ascii_lowercase())
+            .or_default()
+            .insert(
+                upper.clone(),
+                state::Variable {
+                    name: upper,
+                    value: value.to_string(),
+                    created_at: now.clone(),
+                    updated_at: now,
+                    visibility: scope.starts_with("org:").then(|| "private".to_string()),
+                    selected_repository_ids: Vec::new(),
+                },
+            );
+    }
+
     /// The numeric id the fake assigns to a repository (`owner/name`).
     pub fn repo_id(&self, full_name: &str) -> u64 {
         self.state().repo_id(full_name)

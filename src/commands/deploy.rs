@@ -339,6 +339,7 @@ pub async fn run(step: &Step) -> Result<()> {
                 step.rt.mask(&value);
             }
             step.output(name, &value)?;
+            step.record_deployment_output(name, secure);
             let shown = if secure {
                 "*** (secure)".to_string()
             } else {

@@ -3,3 +3,4 @@
 
 pub mod deploy;
 pub mod rotate_key;
+pub mod set_variables;

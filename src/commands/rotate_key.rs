@@ -478,7 +478,7 @@ async fn verify(step: &Step, req: &Request) -> Result<String> {
         }
     };
     if let Some(inst) = installation {
-        check_installation(step, gh, &jwt, &inst).await?;
+        check_installation(step, &jwt, &inst).await?;
     }
     Ok(app.id.to_string())
 }
@@ -487,12 +487,10 @@ async fn verify(step: &Step, req: &Request) -> Result<String> {
 /// permissions the runners or set-variables need.
 async fn check_installation(
     step: &Step,
-    gh: &GitHub,
     jwt: &crate::secret::Secret,
     inst: &Installation,
 ) -> Result<()> {
-    let token = gh.installation_token(jwt, inst.id, None).await?;
-    step.track_token(&token.token);
+    let token = step.installation_token(jwt, inst.id, None).await?;
     let account = inst
         .account
         .as_ref()

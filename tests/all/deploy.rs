@@ -502,7 +502,11 @@ fn a_bicep_template_without_bicep_on_path_says_so() {
     std::fs::create_dir_all(&empty_path).unwrap();
     let run = ctx.run(&inputs, &[("PATH", Some(empty_path.to_str().unwrap()))]);
     assert_eq!(run.code, 2, "{}", run.log());
-    assert!(run.log().contains("no `bicep` executable is on PATH"), "{}", run.log());
+    assert!(
+        run.log().contains("no `bicep` executable is on PATH"),
+        "{}",
+        run.log()
+    );
     assert!(ctx.fake.deployments().is_empty());
 }
 
@@ -535,5 +539,10 @@ fn a_parameters_file_is_read_and_parameters_override_it() {
     inputs.insert("parameters", "colour: red\n".into());
     let run = ctx.run(&inputs, &[]);
     assert_eq!(run.code, 2);
-    assert!(run.log().contains("parameter `colour` is not declared by the template"), "{}", run.log());
+    assert!(
+        run.log()
+            .contains("parameter `colour` is not declared by the template"),
+        "{}",
+        run.log()
+    );
 }

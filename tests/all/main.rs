@@ -5,3 +5,5 @@ mod action_yml;
 mod deploy;
 mod helpers;
 mod rotate_key;
+mod set_variables;
+mod workflows;

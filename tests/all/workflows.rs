@@ -1,0 +1,163 @@
+//! The three user workflows in .github/workflows, run step by step against the fake cloud: each
+//! `uses: ./` step's `with:` is evaluated (`vars`, `secrets`, `steps.*.outputs`, `inputs`) the way
+//! the runner would, so the variables the first workflow writes are the inputs the next ones read.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use fake_cloud::Seed;
+
+use crate::helpers::*;
+
+const REPO_SCOPE: &str = "repo:octo-org/runners";
+
+/// Runs every `uses: ./` step of `workflow`; returns each step's run.
+fn run_workflow(ctx: &TestContext, workflow: &str) -> Vec<Run> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".github/workflows")
+        .join(workflow);
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut step_outputs: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut runs = Vec::new();
+    for (_, job) in doc["jobs"].as_mapping().unwrap() {
+        for step in job["steps"].as_sequence().unwrap() {
+            if step["uses"].as_str() != Some("./") {
+                continue;
+            }
+            let vars = ctx.fake.variables(REPO_SCOPE);
+            let mut inputs: BTreeMap<&'static str, String> = BTreeMap::new();
+            for (k, v) in step["with"].as_mapping().unwrap() {
+                let name = declared_inputs()
+                    .into_iter()
+                    .map(|(n, _)| n)
+                    .find(|n| n == k.as_str().unwrap())
+                    .unwrap_or_else(|| panic!("{workflow}: input {k:?} is not declared"));
+                let raw = match v {
+                    serde_yaml_ng::Value::String(s) => s.clone(),
+                    serde_yaml_ng::Value::Bool(b) => b.to_string(),
+                    serde_yaml_ng::Value::Number(n) => n.to_string(),
+                    other => panic!("{workflow}: unexpected value {other:?}"),
+                };
+                let value = substitute(&raw, &vars, &step_outputs);
+                inputs.insert(Box::leak(name.into_boxed_str()), value);
+            }
+            // This machine has one fake vault and one fake cloud: point the endpoints at it.
+            if inputs.contains_key("key-vault") {
+                inputs.insert("key-vault", ctx.fake.url());
+            }
+            inputs.insert("azure-authority-host", ctx.fake.url());
+            inputs.insert("azure-resource-manager-url", ctx.fake.url());
+            let run = ctx.run(&inputs, &[]);
+            run.assert_ok();
+            if let Some(id) = step["id"].as_str() {
+                step_outputs.insert(id.to_string(), run.outputs.clone());
+            }
+            runs.push(run);
+        }
+    }
+    runs
+}
+
+/// Evaluates the `${{ … }}` expressions the example workflows use.
+fn substitute(
+    raw: &str,
+    vars: &BTreeMap<String, String>,
+    steps: &BTreeMap<String, BTreeMap<String, String>>,
+) -> String {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find("}}").unwrap() + start;
+        let expr = rest[start + 3..end].trim();
+        let value = if let Some(name) = expr.strip_prefix("vars.") {
+            vars.get(name).cloned().unwrap_or_default()
+        } else if expr == "secrets.APP_PRIVATE_KEY" {
+            fixture("app1.pkcs1.pem")
+        } else if let Some(path) = expr.strip_prefix("steps.") {
+            let (id, output) = path.split_once(".outputs.").unwrap();
+            steps[id].get(output).cloned().unwrap_or_default()
+        } else if expr.starts_with("inputs.") && expr.ends_with("|| false") {
+            "false".to_string()
+        } else {
+            panic!("unsupported expression {expr}")
+        };
+        out.push_str(&value);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_three_workflows_run_in_sequence_through_variables() {
+    let ctx = TestContext::with_seed(Seed {
+        github_apps: vec![default_app()],
+        arm_deployment_ms: 300,
+        ..Seed::default()
+    });
+    let seed = ctx.fake.seed();
+    for (name, value) in [
+        ("PROJECT", "runners".to_string()),
+        ("AZURE_LOCATION", "westeurope".to_string()),
+        ("APP_ID", APP_ID.to_string()),
+        ("APP_INSTALLATION_ID", INSTALLATION_ID.to_string()),
+        ("AZURE_CLIENT_ID", seed.azure_client_id.clone()),
+        ("AZURE_TENANT_ID", seed.tenant_id.clone()),
+        ("AZURE_SUBSCRIPTION_ID", seed.subscription_id.clone()),
+    ] {
+        ctx.fake.put_variable(REPO_SCOPE, name, &value);
+    }
+
+    // 1. Prerequisites: the deployment's outputs become variables; the key goes into the vault.
+    let runs = run_workflow(&ctx, "deploy-prerequisites.yml");
+    assert_eq!(runs.len(), 2);
+    let vars = ctx.fake.variables(REPO_SCOPE);
+    assert_eq!(vars["RG_NAME"], "rg-runners");
+    assert_eq!(vars["ACA_ENV_NAME"], "cae-runners");
+    assert_eq!(vars["ACA_MSI_NAME"], "id-runners-runners");
+    assert!(vars["ACR_NAME"].starts_with("acrrunners"), "{vars:?}");
+    assert!(
+        vars["KEY_VAULT_NAME"].starts_with("kv-runners-"),
+        "{vars:?}"
+    );
+    assert_eq!(runs[1].output("rotated"), "true");
+    let prereq = &ctx.fake.deployments()[0];
+    assert_eq!(prereq.name, "prerequisites");
+    assert_eq!(
+        prereq.request_body["properties"]["parameters"]["deployerObjectId"]["value"],
+        seed.azure_object_id
+    );
+
+    // 2. Runners: the variables written above are this workflow's inputs.
+    let runs = run_workflow(&ctx, "provision-runners.yml");
+    assert_eq!(runs.len(), 1);
+    let runners = ctx.fake.deployments().last().cloned().unwrap();
+    assert_eq!(runners.name, "runner-jobs");
+    assert!(
+        runners
+            .scope_path
+            .to_lowercase()
+            .contains("/resourcegroups/rg-runners")
+    );
+    let params = &runners.request_body["properties"]["parameters"];
+    assert_eq!(params["acrName"]["value"], vars["ACR_NAME"].as_str());
+    assert_eq!(params["acaMsiName"]["value"], "id-runners-runners");
+    assert_eq!(
+        params["gitHubInstallationId"]["value"],
+        INSTALLATION_ID.to_string()
+    );
+    assert_eq!(
+        params["gitHubAppKeySecretUri"]["value"],
+        format!("{}/secrets/github-app-key", ctx.fake.url())
+    );
+    assert_eq!(params["pools"]["value"].as_array().unwrap().len(), 2);
+    assert_eq!(runs[0].output("rotated"), "false");
+
+    // 3. The scheduled rotation: same key, nothing to do.
+    let runs = run_workflow(&ctx, "rotate-key.yml");
+    assert_eq!(runs[0].output("rotated"), "false");
+    assert!(ctx.fake.installation_tokens().iter().all(|t| t.revoked));
+    ctx.assert_contract();
+}
