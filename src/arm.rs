@@ -179,6 +179,9 @@ pub fn arm_error(action: &str, resp: &ArmResponse) -> Error {
         tree.join("\n")
     };
     let hint = match resp.status {
+        409 => {
+            ". Another deployment of the same name is running: wait for it, or set `deployment-name`"
+        }
         401 => ". The Azure token was refused: check `azure-tenant-id`",
         403 => {
             ". The Azure identity lacks a role: it needs Contributor (and User Access Administrator or Role Based Access Control Administrator when the template assigns roles) on the target scope"
@@ -317,13 +320,18 @@ impl Arm {
                 }
                 _ => {}
             }
+            crate::say!(
+                "  job {} updating, {} s elapsed",
+                job.name,
+                started.elapsed().as_secs()
+            );
             if started.elapsed() > Duration::from_secs(600) {
                 return Err(Error::Other(format!(
                     "job {} is still updating after 10 minutes; check it in the portal",
                     job.name
                 )));
             }
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(wait.min(Duration::from_secs(25))).await;
             wait = status.retry_after.unwrap_or(Duration::from_secs(2));
         }
     }

@@ -291,8 +291,15 @@ fn auth_failure_text(e: &azure_core::Error, method: AuthMethod) -> String {
         .find("AADSTS")
         .map(|i| {
             let rest = &chain[i..];
-            let end = rest.find(['"', '\r', '\n']).unwrap_or(rest.len()).min(400);
-            rest[..end].trim().to_string()
+            let end = rest.find(['"', '\r', '\n']).unwrap_or(rest.len());
+            // Cut on a character boundary: descriptions carry display names.
+            rest[..end]
+                .replace("\\r\\n", " ")
+                .chars()
+                .take(400)
+                .collect::<String>()
+                .trim()
+                .to_string()
         })
         .unwrap_or_default();
     let hint = match aadsts.get(..12).unwrap_or("") {
@@ -374,13 +381,12 @@ impl GithubOidcAssertion {
         })?;
         let mut headers = http::HeaderMap::new();
         let auth = format!("Bearer {}", self.request_token.expose());
-        headers.insert(
-            http::header::AUTHORIZATION,
-            http::HeaderValue::from_str(&auth).map_err(|_| Error::Oidc {
-                status: 0,
-                detail: "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a header value".into(),
-            })?,
-        );
+        let mut auth = http::HeaderValue::from_str(&auth).map_err(|_| Error::Oidc {
+            status: 0,
+            detail: "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a header value".into(),
+        })?;
+        auth.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, auth);
         headers.insert(
             http::header::ACCEPT,
             http::HeaderValue::from_static("application/json"),
@@ -434,12 +440,17 @@ pub fn sign_in_error(e: &azure_core::Error) -> Option<Error> {
 
 /// Reads the `oid` (object id) claim of an Entra access token, for role assignments.
 pub fn object_id_of(token: &AccessToken) -> Option<String> {
+    claim_of(token, "oid")
+}
+
+/// Reads a string claim of an Entra access token (a JWT).
+pub fn claim_of(token: &AccessToken, claim: &str) -> Option<String> {
     let payload = token.token.secret().split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get("oid")?.as_str().map(str::to_string)
+    claims.get(claim)?.as_str().map(str::to_string)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// On a runner every input comes from its `INPUT_*` variable; from a shell, give the commands as
 /// arguments and the inputs as flags:
 /// `aca-runner-action rotate-key --key-vault kv-runners --app-id 123 --private-key "$(cat key.pem)"`.
-#[derive(Debug, Clone, Default, Parser)]
+#[derive(Clone, Default, Parser)]
 #[command(name = "aca-runner-action", version, about, long_about = None)]
 pub struct Inputs {
     /// Commands to run, in pipeline order (same as `--command`).
@@ -184,6 +184,16 @@ pub struct Inputs {
     /// Read everything, write nothing, report what would change (default false).
     #[arg(long, env = "INPUT_DRY-RUN")]
     pub dry_run: Option<String>,
+}
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // private-key and github-token must never be printed.
+        f.debug_struct("Inputs")
+            .field("command", &self.command)
+            .field("commands", &self.commands)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A command of the pipeline, in run order.

@@ -130,7 +130,7 @@ pub enum Error {
     },
 
     /// An Azure Resource Manager call failed.
-    #[error("Azure Resource Manager: {action} failed (HTTP {status}):\n{detail}{hint}")]
+    #[error("Azure Resource Manager: {action} failed{}:\n{detail}{hint}", http_status(*status))]
     Arm {
         /// What the action was doing.
         action: String,
@@ -167,7 +167,9 @@ pub enum Error {
     },
 
     /// Writing outputs or the summary failed.
-    #[error("cannot write the runner file {path}: {detail}")]
+    #[error(
+        "cannot write the runner file {path}: {detail}. Check that the step's GITHUB_OUTPUT / GITHUB_STEP_SUMMARY point at writable files"
+    )]
     RunnerFile {
         /// The file.
         path: String,
@@ -178,6 +180,14 @@ pub enum Error {
     /// A bug or an unexpected answer.
     #[error("{0}")]
     Other(String),
+}
+
+fn http_status(status: u16) -> String {
+    if status >= 400 {
+        format!(" (HTTP {status})")
+    } else {
+        String::new()
+    }
 }
 
 impl Error {

@@ -99,6 +99,9 @@ pub struct Installation {
     /// Permissions granted to the installation.
     #[serde(default)]
     pub permissions: BTreeMap<String, String>,
+    /// `Organization` or `User`.
+    #[serde(default)]
+    pub target_type: Option<String>,
 }
 
 /// A user or organization.
@@ -201,7 +204,12 @@ impl GitHub {
             .header(http::header::ACCEPT, "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
             .header(http::header::USER_AGENT, crate::http::USER_AGENT)
-            .header(http::header::AUTHORIZATION, authorization);
+            .header(http::header::AUTHORIZATION, {
+                let mut v = http::HeaderValue::from_str(&authorization)
+                    .map_err(|_| Error::Other("a credential is not a valid header value".into()))?;
+                v.set_sensitive(true);
+                v
+            });
         let body = match body {
             Some(json) => {
                 builder = builder.header(http::header::CONTENT_TYPE, "application/json");
@@ -263,6 +271,16 @@ impl GitHub {
             .await?;
         match (status, app) {
             (_, Some(app)) => Ok(app),
+            (401, _) if text.contains("'iat'") || text.contains("'exp'") => Err(Error::GitHub {
+                action: "GET /app".into(),
+                status: 401,
+                detail: Runtime::get().redact(
+                    &serde_json::from_str::<GitHubMessage>(&text)
+                        .map(|m| m.message)
+                        .unwrap_or_default(),
+                ),
+                hint: ". GitHub refused the JWT's time claims: check the runner's clock (it must be within a minute of GitHub's)".into(),
+            }),
             (401, _) => Err(Error::KeyRejected {
                 app_id: app_id.to_string(),
                 fingerprint: key.fingerprint().to_string(),
@@ -318,7 +336,11 @@ impl GitHub {
         }
         Err(Error::NotInstalled {
             app_id: app_id.to_string(),
-            target: attempts.first().map(|(_, t)| t.clone()).unwrap_or_default(),
+            target: attempts
+                .iter()
+                .map(|(_, t)| t.clone())
+                .collect::<Vec<_>>()
+                .join(", nor on "),
         })
     }
 

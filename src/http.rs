@@ -180,7 +180,7 @@ impl Http {
                 attempt + 1,
                 self.policy.max_attempts
             );
-            tokio::time::sleep(delay).await;
+            sleep_with_heartbeat(delay, &format!("waiting to retry {host}")).await;
             waited += delay;
             attempt += 1;
         }
@@ -217,6 +217,8 @@ impl Http {
 }
 
 fn describe_reqwest(e: reqwest::Error) -> String {
+    // reqwest's text ends with the full URL, query (SAS signatures) included: drop it.
+    let e = e.without_url();
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -263,7 +265,39 @@ fn is_secondary_rate_limit(resp: &HttpResponse) -> bool {
             .contains("secondary rate limit")
 }
 
+/// Sleeps `total`, writing a line every 25 s so the log is never silent for 30 s.
+pub async fn sleep_with_heartbeat(total: Duration, what: &str) {
+    const BEAT: Duration = Duration::from_secs(25);
+    let started = Instant::now();
+    let mut left = total;
+    while left > BEAT {
+        tokio::time::sleep(BEAT).await;
+        left = left.saturating_sub(BEAT);
+        crate::say!(
+            "  {what}: {} s of {} s",
+            started.elapsed().as_secs(),
+            total.as_secs()
+        );
+    }
+    tokio::time::sleep(left).await;
+}
+
 fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    // GitHub's primary rate limit: no Retry-After, but the reset time.
+    if headers.get(http::header::RETRY_AFTER).is_none() {
+        let remaining = headers.get("x-ratelimit-remaining")?.to_str().ok()?;
+        let reset: i64 = headers
+            .get("x-ratelimit-reset")?
+            .to_str()
+            .ok()?
+            .parse()
+            .ok()?;
+        if remaining != "0" {
+            return None;
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        return Some(Duration::from_secs(reset.saturating_sub(now).max(1) as u64));
+    }
     let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     if let Ok(secs) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -334,7 +368,12 @@ impl azure_core::http::HttpClient for AzureTransport {
             })
             .await
             .map_err(|e| {
-                azure_core::Error::with_message(azure_core::error::ErrorKind::Io, e.to_string())
+                // Only the inner detail: the caller wraps it once into its own message.
+                let detail = match e {
+                    Error::Transport { detail, .. } => detail,
+                    other => other.to_string(),
+                };
+                azure_core::Error::with_message(azure_core::error::ErrorKind::Io, detail)
             })?;
         let headers: HashMap<_, _> = resp
             .headers

@@ -87,6 +87,24 @@ impl AppKey {
             .decode(body.as_bytes())
             .map_err(|_| bad_key("its base64 body is damaged or truncated"))?;
 
+        if label == "PRIVATE KEY" {
+            // Tell a PKCS#8 key of another algorithm from a damaged one by its algorithm OID.
+            const RSA_ENCRYPTION: rsa::pkcs8::ObjectIdentifier =
+                rsa::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+            match rsa::pkcs8::PrivateKeyInfo::try_from(der.as_slice()) {
+                Ok(info) if info.algorithm.oid != RSA_ENCRYPTION => {
+                    return Err(bad_key(
+                        "it is not an RSA key; GitHub App keys are RSA: download a new key from the App's settings",
+                    ));
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    return Err(bad_key(
+                        "it is truncated or damaged (the PKCS#8 key does not decode)",
+                    ));
+                }
+            }
+        }
         let key = if label == "RSA PRIVATE KEY" {
             rsa::RsaPrivateKey::from_pkcs1_der(&der)
                 .map_err(|_| bad_key("it is truncated or damaged (the RSA key does not decode)"))?
@@ -190,6 +208,20 @@ mod tests {
             assert_eq!(k.fingerprint(), base.fingerprint());
             assert_eq!(k.pem().expose(), base.pem().expose());
         }
+    }
+
+    #[test]
+    fn names_a_non_rsa_pkcs8_key_as_such() {
+        let ed = include_str!("../tests/fixtures/keys/ed25519.pkcs8.pem");
+        let err = AppKey::parse(ed).unwrap_err().to_string();
+        assert!(err.contains("not an RSA key"), "{err}");
+        let ec = include_str!("../tests/fixtures/keys/ec.pem");
+        assert!(
+            AppKey::parse(ec)
+                .unwrap_err()
+                .to_string()
+                .contains("not an RSA key")
+        );
     }
 
     #[test]

@@ -247,13 +247,27 @@ impl KeyVault {
         let status = e.http_status().map(u16::from).unwrap_or(0);
         let (code, message) = error_body(e);
         let message = Runtime::get().redact(&message);
-        if status == 403 {
-            let write = action.contains("storing") || action.contains("disabling");
-            let role = if write {
-                "Key Vault Secrets Officer"
-            } else {
-                "Key Vault Secrets User"
+        if status == 403 && code.as_deref() == Some("ForbiddenByFirewall") {
+            return Error::KeyVault {
+                vault,
+                action: action.to_string(),
+                status,
+                detail: message,
+                hint: ". The vault's firewall blocks this runner's address: allow it in the vault's Networking settings, or run the step on a runner inside the vault's network".into(),
             };
+        }
+        if status == 403 && code.as_deref() == Some("ForbiddenByPolicy") {
+            return Error::KeyVault {
+                vault,
+                action: action.to_string(),
+                status,
+                detail: message,
+                hint: ". The vault uses access policies: give the Azure identity secret get, list and set permissions, or switch the vault to Azure RBAC and assign Key Vault Secrets Officer".into(),
+            };
+        }
+        if status == 403 {
+            // rotate-key reads and writes: Officer is the one role that serves the whole command.
+            let role = "Key Vault Secrets Officer";
             let principal = message
                 .split(['\r', '\n'])
                 .find_map(|l| l.trim().strip_prefix("Caller: "))

@@ -40,6 +40,13 @@ pub struct Step {
     pub rt: &'static Runtime,
     /// `dry-run`.
     pub dry_run: bool,
+    /// `skip-token-revoke`.
+    pub skip_revoke: bool,
+    /// Permissions the step's one installation token carries: the union of what its commands
+    /// need.
+    pub token_permissions: std::collections::BTreeMap<String, String>,
+    /// The App id GitHub confirmed, and the installation found, by rotate-key (deploy reuses them).
+    pub app_facts: Mutex<(Option<String>, Option<u64>)>,
     github: OnceCell<github::GitHub>,
     azure: OnceCell<(azure_auth::Cloud, Arc<dyn TokenCredential>)>,
     tokens: Mutex<Vec<Secret>>,
@@ -101,15 +108,15 @@ impl Step {
         let mut cache = self.app_token.lock().await;
         if let Some((id, all, token, minted)) = cache.as_ref() {
             let fresh = minted.elapsed() < std::time::Duration::from_secs(50 * 60);
-            let covers = *all
-                || wanted.is_some_and(|w| {
-                    w.iter().all(|(k, v)| {
-                        token
-                            .permissions
-                            .get(k)
-                            .is_some_and(|have| have == v || have == "write")
-                    })
-                });
+            let covers = match wanted {
+                None => *all,
+                Some(w) => w.iter().all(|(k, v)| {
+                    token
+                        .permissions
+                        .get(k)
+                        .is_some_and(|have| have == v || have == "write")
+                }),
+            };
             if *id == installation_id && fresh && covers {
                 return Ok(token.clone());
             }
@@ -161,16 +168,23 @@ impl Step {
         if tokens.is_empty() {
             return;
         }
-        let skip = Inputs::boolean(&self.inputs.skip_token_revoke, "skip-token-revoke", false)
-            .unwrap_or(false);
-        if skip {
+        if self.skip_revoke {
             crate::say!(
                 "Keeping {} installation token(s) alive (skip-token-revoke); they expire within an hour",
                 tokens.len()
             );
             return;
         }
-        let Ok(gh) = self.github().await else { return };
+        let gh = match self.github().await {
+            Ok(gh) => gh,
+            Err(e) => {
+                self.rt.warning(&format!(
+                    "could not revoke {} installation token(s) ({e}); they expire within an hour",
+                    tokens.len()
+                ));
+                return;
+            }
+        };
         for token in &tokens {
             match gh.revoke(token).await {
                 Ok(()) => crate::say!("Revoked the installation token"),
@@ -186,14 +200,36 @@ impl Step {
 /// summary. Errors are returned for the caller to render once.
 pub async fn run(inputs: Inputs) -> Result<()> {
     let rt = Runtime::get();
+    // Secret inputs are masked as given, before anything could echo them.
+    for secret in [&inputs.private_key, &inputs.github_token]
+        .into_iter()
+        .flatten()
+    {
+        rt.mask(secret);
+        rt.mask(&secret.replace("\\n", "\n"));
+    }
     let commands = inputs.command_list()?;
+    if let Some(unavailable) = commands.iter().find(|c| **c == Command::BuildImage) {
+        return Err(Error::input(
+            "command",
+            format!(
+                "`{}` is not available in this version yet; nothing was run. This version runs rotate-key, deploy and set-variables",
+                unavailable.name()
+            ),
+        ));
+    }
     let dry_run = Inputs::boolean(&inputs.dry_run, "dry-run", false)?;
+    let skip_revoke = Inputs::boolean(&inputs.skip_token_revoke, "skip-token-revoke", false)?;
     let http = http::Http::from_env(http::RetryPolicy::default())?;
+    let token_permissions = commands::token_permissions(&commands, &inputs);
     let step = Step {
         inputs,
         http,
         rt,
         dry_run,
+        skip_revoke,
+        token_permissions,
+        app_facts: Mutex::new((None, None)),
         github: OnceCell::new(),
         azure: OnceCell::new(),
         tokens: Mutex::new(Vec::new()),

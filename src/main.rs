@@ -9,6 +9,21 @@ use aca_runner_action::{Inputs, run};
 
 fn main() -> ExitCode {
     let rt = Runtime::install(Runtime::from_env());
+    // A bug must still end in one annotation, redacted, with no backtrace noise.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Runtime::get().error(
+            "aca-runner-action failed",
+            &format!(
+                "internal error ({message}); installation tokens of this step expire within an hour. Please report this with the step log"
+            ),
+        );
+    }));
     let inputs = Inputs::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -17,15 +17,27 @@ use std::sync::{Mutex, OnceLock};
 const MIN_MASK_LEN: usize = 4;
 
 /// The runner side of one process: where outputs and the summary go, and which values are secret.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Runtime {
     output_file: Option<PathBuf>,
     summary_file: Option<PathBuf>,
     debug: bool,
+    on_runner: bool,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Masks and outputs hold secrets: never printed.
+        f.debug_struct("Runtime")
+            .field("output_file", &self.output_file)
+            .field("summary_file", &self.summary_file)
+            .field("debug", &self.debug)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
 struct State {
     masks: Vec<String>,
     outputs: BTreeMap<String, String>,
@@ -47,6 +59,7 @@ impl Runtime {
             output_file: path("GITHUB_OUTPUT"),
             summary_file: path("GITHUB_STEP_SUMMARY"),
             debug: std::env::var("RUNNER_DEBUG").is_ok_and(|v| v == "1"),
+            on_runner: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
             state: Mutex::default(),
         }
     }
@@ -86,8 +99,10 @@ impl Runtime {
                 continue;
             }
             // The runner's own command goes out unredacted, by design: it is what makes the runner
-            // hide the value.
-            emit_line(&format!("::add-mask::{}", escape_data(part)));
+            // hide the value. Off a runner nobody reads it, so it is not printed at all.
+            if self.on_runner {
+                emit_line(&format!("::add-mask::{}", escape_data(part)));
+            }
             state.masks.push(part.to_string());
         }
         // Longest first, so that a secret containing another is redacted whole.
@@ -108,7 +123,7 @@ impl Runtime {
 
     /// Starts a collapsible group in the step log.
     pub fn group(&self, title: &str) {
-        self.log(&format!("::group::{}", escape_data(title)));
+        emit_line(&format!("::group::{}", escape_data(&self.redact(title))));
     }
 
     /// Ends the current group.
@@ -118,27 +133,31 @@ impl Runtime {
 
     /// Emits an `::error::` annotation with a title.
     pub fn error(&self, title: &str, message: &str) {
-        self.log(&format!(
+        // Redact first: escaping could break a secret's match with its mask.
+        emit_line(&format!(
             "::error title={}::{}",
-            escape_property(title),
-            escape_data(message)
+            escape_property(&self.redact(title)),
+            escape_data(&self.redact(message))
         ));
     }
 
     /// Emits a `::warning::` annotation.
     pub fn warning(&self, message: &str) {
-        self.log(&format!("::warning::{}", escape_data(message)));
+        emit_line(&format!(
+            "::warning::{}",
+            escape_data(&self.redact(message))
+        ));
     }
 
     /// Emits a `::notice::` annotation.
     pub fn notice(&self, message: &str) {
-        self.log(&format!("::notice::{}", escape_data(message)));
+        emit_line(&format!("::notice::{}", escape_data(&self.redact(message))));
     }
 
     /// Emits a debug line when `RUNNER_DEBUG=1`.
     pub fn debug(&self, message: &str) {
         if self.debug {
-            self.log(&format!("::debug::{}", escape_data(message)));
+            emit_line(&format!("::debug::{}", escape_data(&self.redact(message))));
         }
     }
 

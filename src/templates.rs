@@ -121,6 +121,13 @@ impl Template {
             .unwrap_or_default()
     }
 
+    /// Whether parameter `name` is declared `securestring` or `secureObject`.
+    pub fn parameter_is_secure(&self, name: &str) -> bool {
+        self.body["parameters"][name]["type"]
+            .as_str()
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("secure"))
+    }
+
     /// Whether output `name` is declared secure.
     pub fn output_is_secure(&self, name: &str) -> bool {
         self.body["outputs"][name]["type"]
@@ -263,6 +270,8 @@ pub fn pools_parameter(pools: Option<&str>, default_image: Option<&str>) -> Resu
         let valid = !name.is_empty()
             && name.len() <= 24
             && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !name.contains("--")
             && name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
@@ -270,7 +279,7 @@ pub fn pools_parameter(pools: Option<&str>, default_image: Option<&str>) -> Resu
             return Err(Error::input(
                 "pools",
                 format!(
-                    "pool name `{name}` must be 1-24 lower-case letters, digits and hyphens, starting with a letter"
+                    "pool name `{name}` must be 1-24 lower-case letters, digits and single hyphens, starting with a letter and ending with a letter or digit"
                 ),
             ));
         }

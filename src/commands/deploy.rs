@@ -157,8 +157,11 @@ impl Request {
             }
         };
         let minutes = Inputs::number(&i.timeout_minutes, "timeout-minutes", 60)?;
-        if minutes == 0 {
-            return Err(Error::input("timeout-minutes", "must be 1 or more"));
+        if minutes == 0 || minutes > 24 * 60 {
+            return Err(Error::input(
+                "timeout-minutes",
+                "must be between 1 and 1440 (a day)",
+            ));
         }
         Ok(Request {
             template,
@@ -225,13 +228,22 @@ pub async fn run(step: &Step) -> Result<()> {
     let final_state = loop {
         if started.elapsed() >= req.timeout {
             return Err(Error::Other(format!(
-                "deployment {} is still running after {} minute(s) (`timeout-minutes`); it goes on in Azure: {deployment_id}. Follow it in the portal or with `az deployment operation group list`, or rerun with a longer timeout-minutes",
+                "deployment {} is still running after {} minute(s) (`timeout-minutes`); it goes on in Azure: {deployment_id}. Follow it in the portal or with `az deployment operation {} list`, or rerun with a longer timeout-minutes",
                 req.name,
-                req.timeout.as_secs() / 60
+                req.timeout.as_secs() / 60,
+                if req.scope.location().is_some() {
+                    "sub"
+                } else {
+                    "group"
+                }
             )));
         }
         let remaining = req.timeout.saturating_sub(started.elapsed());
-        tokio::time::sleep(wait.min(remaining)).await;
+        crate::http::sleep_with_heartbeat(
+            wait.min(remaining),
+            &format!("deployment {} running", req.name),
+        )
+        .await;
         let (state, retry_after) = match &status_url {
             Some(url) => {
                 let resp = arm.send(Method::Get, url, None, None).await?;
@@ -313,7 +325,7 @@ pub async fn run(step: &Step) -> Result<()> {
         ));
         return Err(Error::Arm {
             action: format!("deployment {} ({state} after {elapsed} s)", req.name),
-            status: 0,
+            status: result.status,
             detail: if lines.is_empty() {
                 "ARM gave no error details".into()
             } else {
@@ -396,10 +408,24 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
     match req.template.builtin {
         Some(Builtin::RunnerJobs) => {
             let outputs = step.rt.outputs();
-            fill("gitHubAppId", Inputs::text(&i.app_id).map(Value::String));
+            // KEDA needs the numeric ids: prefer what rotate-key confirmed with GitHub.
+            let (app_id, installation) = step
+                .app_facts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            fill(
+                "gitHubAppId",
+                app_id
+                    .or_else(|| Inputs::text(&i.app_id))
+                    .map(Value::String),
+            );
             fill(
                 "gitHubInstallationId",
-                Inputs::text(&i.installation_id).map(Value::String),
+                installation
+                    .map(|id| id.to_string())
+                    .or_else(|| Inputs::text(&i.installation_id))
+                    .map(Value::String),
             );
             fill("gitHubOwner", i.owner_or_default()?.map(Value::String));
             fill(
@@ -435,7 +461,7 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
                     .await
                     .map_err(|e| {
                         crate::azure_auth::sign_in_error(&e).unwrap_or_else(|| {
-                            Error::Other("cannot read the deploying principal".into())
+                            Error::Other("cannot read the deploying principal from the Azure token; pass `deployerObjectId` in `parameters`".into())
                         })
                     })?;
                 let oid = crate::azure_auth::object_id_of(&token).ok_or_else(|| {
@@ -446,6 +472,15 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
                 })?;
                 say!("Deploying principal (Key Vault Secrets Officer): {oid}");
                 params.insert("deployerObjectId".into(), json!({ "value": oid }));
+                if req.template.declares("deployerPrincipalType")
+                    && !params.contains_key("deployerPrincipalType")
+                {
+                    let kind = match crate::azure_auth::claim_of(&token, "idtyp").as_deref() {
+                        Some("user") => "User",
+                        _ => "ServicePrincipal",
+                    };
+                    params.insert("deployerPrincipalType".into(), json!({ "value": kind }));
+                }
             }
         }
         None => {
@@ -454,6 +489,12 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
                     "`pools` applies to builtin:runner-jobs only; it is ignored for this template",
                 );
             }
+        }
+    }
+    // Values of secure parameters never reach the log, the summary or an error.
+    for (name, value) in &params {
+        if req.template.parameter_is_secure(name) {
+            mask_leaves(step, &value["value"]);
         }
     }
     let missing: Vec<String> = req
@@ -477,6 +518,15 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
         ));
     }
     Ok(params)
+}
+
+fn mask_leaves(step: &Step, v: &Value) {
+    match v {
+        Value::String(s) => step.rt.mask(s),
+        Value::Array(a) => a.iter().for_each(|x| mask_leaves(step, x)),
+        Value::Object(o) => o.values().for_each(|x| mask_leaves(step, x)),
+        _ => {}
+    }
 }
 
 fn acr_suffix(cloud: &crate::azure_auth::Cloud) -> &'static str {
@@ -594,7 +644,11 @@ async fn what_if(step: &Step, arm: &Arm, req: &Request, path: &str, body: &Value
                 req.timeout.as_secs() / 60
             )));
         }
-        tokio::time::sleep(resp.retry_after.unwrap_or(DEFAULT_POLL)).await;
+        crate::http::sleep_with_heartbeat(
+            resp.retry_after.unwrap_or(DEFAULT_POLL),
+            "What-If running",
+        )
+        .await;
         if last_log.elapsed() >= HEARTBEAT {
             say!(
                 "  What-If running, {} s elapsed",

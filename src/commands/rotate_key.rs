@@ -95,11 +95,19 @@ impl Request {
                 true,
             )?,
             max_age_days: Inputs::number(&i.max_key_age_days, "max-key-age-days", 0)?,
-            expires_in_days: Inputs::number(
+            expires_in_days: match Inputs::number(
                 &i.secret_expires_in_days,
                 "secret-expires-in-days",
                 0,
-            )?,
+            )? {
+                d if d > 36_500 => {
+                    return Err(Error::input(
+                        "secret-expires-in-days",
+                        "must be at most 36500 (100 years)",
+                    ));
+                }
+                d => d,
+            },
             jobs: match Inputs::text(&i.jobs) {
                 None => Vec::new(),
                 Some(text) => {
@@ -315,8 +323,20 @@ pub async fn run(step: &Step) -> Result<()> {
         let note = "Container Apps Jobs that reference the secret without a version pick up the new version within 30 minutes; until then they may still use the old, now disabled, version from their cache.";
         say!("{note}");
         summary.push_str(&format!("\n{note}\n"));
-    } else if !step.dry_run {
-        summary.push_str("\nNothing changed: the stored key is already this key.\n");
+    } else if !step.dry_run && !rotated {
+        let text = if done.is_empty() && disabled.is_empty() {
+            "\nNothing changed: the stored key is already this key.\n".to_string()
+        } else {
+            format!(
+                "\nThe stored key is already this key; {}.\n",
+                done.iter()
+                    .cloned()
+                    .chain(disabled.iter().map(|d| format!("disabled {d}")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        summary.push_str(&text);
     }
     step.rt.summary(&summary);
 
@@ -477,9 +497,11 @@ async fn verify(step: &Step, req: &Request) -> Result<String> {
             }
         }
     };
-    if let Some(inst) = installation {
-        check_installation(step, &jwt, &inst).await?;
+    if let Some(inst) = &installation {
+        check_installation(step, &jwt, inst).await?;
     }
+    *step.app_facts.lock().unwrap_or_else(|p| p.into_inner()) =
+        (Some(app.id.to_string()), installation.map(|i| i.id));
     Ok(app.id.to_string())
 }
 
@@ -490,7 +512,9 @@ async fn check_installation(
     jwt: &crate::secret::Secret,
     inst: &Installation,
 ) -> Result<()> {
-    let token = step.installation_token(jwt, inst.id, None).await?;
+    let token = step
+        .installation_token(jwt, inst.id, Some(&step.token_permissions))
+        .await?;
     let account = inst
         .account
         .as_ref()
@@ -501,23 +525,23 @@ async fn check_installation(
         inst.id,
         token.expires_at
     );
-    let perms = if token.permissions.is_empty() {
-        &inst.permissions
-    } else {
-        &token.permissions
-    };
-    for warning in permission_warnings(perms) {
+    // What the installation grants (the token carries only what this step asked for).
+    let organization = inst.target_type.as_deref() != Some("User");
+    for warning in permission_warnings(&inst.permissions, organization) {
         step.rt.warning(&warning);
     }
     Ok(())
 }
 
 /// Warnings for permissions the runners and set-variables need but the installation lacks.
-pub fn permission_warnings(perms: &BTreeMap<String, String>) -> Vec<String> {
+pub fn permission_warnings(perms: &BTreeMap<String, String>, organization: bool) -> Vec<String> {
     let has_write = |p: &str| perms.get(p).map(String::as_str) == Some("write");
     let mut out = Vec::new();
-    if !has_write("organization_self_hosted_runners") && !has_write("administration") {
-        out.push("the App's installation has neither `organization_self_hosted_runners: write` (organization runners) nor `administration: write` (repository runners): runners cannot register and KEDA cannot see the queue. Add the permission in the App's settings and accept it on the installation".to_string());
+    if organization && !has_write("organization_self_hosted_runners") {
+        out.push("the App's installation lacks `organization_self_hosted_runners: write`: organization runners cannot register and KEDA cannot see the queue. Add it in the App's settings (Organization permissions → Self-hosted runners) and accept it on the installation".to_string());
+    }
+    if !organization && !has_write("administration") {
+        out.push("the App's installation lacks `administration: write`: repository runners cannot register. Add it in the App's settings (Repository permissions → Administration) and accept it on the installation".to_string());
     }
     if !has_write("actions_variables") && !has_write("organization_actions_variables") {
         out.push("the App's installation lacks `actions_variables: write` (and `organization_actions_variables: write`): set-variables with the App will fail. Add the permission if you use set-variables".to_string());
@@ -545,14 +569,21 @@ mod tests {
     #[test]
     fn warns_about_missing_permissions() {
         let mut p = BTreeMap::new();
-        assert_eq!(permission_warnings(&p).len(), 2);
+        assert_eq!(permission_warnings(&p, true).len(), 2);
+        p.insert("administration".to_string(), "write".to_string());
+        assert_eq!(
+            permission_warnings(&p, true).len(),
+            2,
+            "administration is not enough for an org"
+        );
+        assert_eq!(permission_warnings(&p, false).len(), 1);
         p.insert(
             "organization_self_hosted_runners".to_string(),
             "write".to_string(),
         );
         p.insert("actions_variables".to_string(), "write".to_string());
-        assert!(permission_warnings(&p).is_empty());
+        assert!(permission_warnings(&p, true).is_empty());
         p.insert("actions_variables".to_string(), "read".to_string());
-        assert_eq!(permission_warnings(&p).len(), 1);
+        assert_eq!(permission_warnings(&p, true).len(), 1);
     }
 }

@@ -506,18 +506,8 @@ async fn token(step: &Step, gh: &GitHub, scope: &Scope) -> Result<Secret> {
         }
     };
     let (perm, level) = scope.permission();
-    let mut wanted = BTreeMap::new();
-    wanted.insert(perm.to_string(), level.to_string());
-    if matches!(scope, Scope::Environment { .. })
-        || matches!(
-            (scope, Inputs::text(&i.variables_visibility).as_deref()),
-            (Scope::Organization { .. }, Some("selected"))
-        )
-    {
-        wanted.insert("metadata".into(), "read".into());
-    }
     let token = step
-        .installation_token(&jwt, installation_id, Some(&wanted))
+        .installation_token(&jwt, installation_id, Some(&step.token_permissions))
         .await
         .map_err(|e| match e {
             Error::GitHub { status: 422, .. } => Error::GitHub {
