@@ -21,168 +21,191 @@ pub struct Inputs {
 
     /// One or more of rotate-key, build-image, deploy, set-variables (spaces, commas or newlines
     /// between them); they always run in that order.
-    #[arg(long, env = "INPUT_COMMAND", hide_env_values = true)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        env = "INPUT_COMMAND",
+        hide_env_values = true
+    )]
     pub command: Option<String>,
 
     /// GitHub App id, or the App's client id (Iv…), used as the JWT issuer.
-    #[arg(long, env = "INPUT_APP-ID")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_APP-ID")]
     pub app_id: Option<String>,
 
     /// GitHub App private key, PEM (PKCS#1 or PKCS#8, RSA).
-    #[arg(long, env = "INPUT_PRIVATE-KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        env = "INPUT_PRIVATE-KEY",
+        hide_env_values = true
+    )]
     pub private_key: Option<String>,
 
     /// Installation to use; discovered from owner/repository when absent.
-    #[arg(long, env = "INPUT_INSTALLATION-ID")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_INSTALLATION-ID")]
     pub installation_id: Option<String>,
 
     /// Organization (or user) that the runners serve; defaults to the repository owner.
-    #[arg(long, env = "INPUT_OWNER")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_OWNER")]
     pub owner: Option<String>,
 
     /// owner/name of the repository; defaults to GITHUB_REPOSITORY.
-    #[arg(long, env = "INPUT_REPOSITORY")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_REPOSITORY")]
     pub repository: Option<String>,
 
     /// A token that can write variables, instead of the GitHub App (set-variables).
-    #[arg(long, env = "INPUT_GITHUB-TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        env = "INPUT_GITHUB-TOKEN",
+        hide_env_values = true
+    )]
     pub github_token: Option<String>,
 
     /// GitHub API URL; defaults to GITHUB_API_URL, else `https://api.github.com`.
-    #[arg(long, env = "INPUT_GITHUB-API-URL")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_GITHUB-API-URL")]
     pub github_api_url: Option<String>,
 
     /// Client id of the Entra application (federated credential) or user-assigned identity.
-    #[arg(long, env = "INPUT_AZURE-CLIENT-ID")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_AZURE-CLIENT-ID")]
     pub azure_client_id: Option<String>,
 
     /// Entra tenant id.
-    #[arg(long, env = "INPUT_AZURE-TENANT-ID")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_AZURE-TENANT-ID")]
     pub azure_tenant_id: Option<String>,
 
     /// Azure subscription id (deploy, and rotate-key with jobs).
-    #[arg(long, env = "INPUT_AZURE-SUBSCRIPTION-ID")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_AZURE-SUBSCRIPTION-ID")]
     pub azure_subscription_id: Option<String>,
 
     /// Azure sign-in: oidc (default on a runner), managed-identity, workload-identity, cli.
-    #[arg(long, env = "INPUT_AZURE-AUTH")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_AZURE-AUTH")]
     pub azure_auth: Option<String>,
 
     /// AzureCloud (default), AzureUSGovernment or AzureChinaCloud.
-    #[arg(long, env = "INPUT_AZURE-ENVIRONMENT")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_AZURE-ENVIRONMENT")]
     pub azure_environment: Option<String>,
 
     /// Audience of the GitHub OIDC token; defaults to the environment's.
-    #[arg(long, env = "INPUT_AZURE-AUDIENCE")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_AZURE-AUDIENCE")]
     pub azure_audience: Option<String>,
 
     /// Entra authority host, for clouds not covered by azure-environment.
-    #[arg(long, env = "INPUT_AZURE-AUTHORITY-HOST")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_AZURE-AUTHORITY-HOST")]
     pub azure_authority_host: Option<String>,
 
     /// Azure Resource Manager URL, for clouds not covered by azure-environment.
-    #[arg(long, env = "INPUT_AZURE-RESOURCE-MANAGER-URL")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        env = "INPUT_AZURE-RESOURCE-MANAGER-URL"
+    )]
     pub azure_resource_manager_url: Option<String>,
 
     /// Key Vault name or URL that holds the App key.
-    #[arg(long, env = "INPUT_KEY-VAULT")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_KEY-VAULT")]
     pub key_vault: Option<String>,
 
     /// Name of the Key Vault secret that holds the key (default github-app-key).
-    #[arg(long, env = "INPUT_SECRET-NAME")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_SECRET-NAME")]
     pub secret_name: Option<String>,
 
     /// Prove the key against GitHub before storing it (default true).
-    #[arg(long, env = "INPUT_VERIFY-KEY")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_VERIFY-KEY")]
     pub verify_key: Option<String>,
 
     /// Disable (never delete) older enabled versions once the new one is stored (default true).
-    #[arg(long, env = "INPUT_DISABLE-PREVIOUS-VERSIONS")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        env = "INPUT_DISABLE-PREVIOUS-VERSIONS"
+    )]
     pub disable_previous_versions: Option<String>,
 
     /// Fail when the stored key is older than this many days (default 0: off).
-    #[arg(long, env = "INPUT_MAX-KEY-AGE-DAYS")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_MAX-KEY-AGE-DAYS")]
     pub max_key_age_days: Option<String>,
 
     /// Expiry of the new secret version in days (default 0: none).
-    #[arg(long, env = "INPUT_SECRET-EXPIRES-IN-DAYS")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_SECRET-EXPIRES-IN-DAYS")]
     pub secret_expires_in_days: Option<String>,
 
     /// Container Apps Jobs (resource-group/name or resource ids, one per line or comma) that use
     /// the secret and must switch to the new version now (rotate-key).
-    #[arg(long, env = "INPUT_JOBS")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_JOBS")]
     pub jobs: Option<String>,
 
     /// builtin:prerequisites, builtin:runner-jobs (default), or a path to ARM JSON or .bicep.
-    #[arg(long, env = "INPUT_TEMPLATE")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_TEMPLATE")]
     pub template: Option<String>,
 
     /// Deployment scope: resource-group (default) or subscription.
-    #[arg(long, env = "INPUT_SCOPE")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_SCOPE")]
     pub scope: Option<String>,
 
     /// Target resource group (resource-group scope).
-    #[arg(long, env = "INPUT_RESOURCE-GROUP")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_RESOURCE-GROUP")]
     pub resource_group: Option<String>,
 
     /// Location of a subscription-scope deployment.
-    #[arg(long, env = "INPUT_LOCATION")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_LOCATION")]
     pub location: Option<String>,
 
     /// YAML map of template parameters; `{ output: NAME }` takes an earlier command's output.
-    #[arg(long, env = "INPUT_PARAMETERS")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_PARAMETERS")]
     pub parameters: Option<String>,
 
     /// ARM deployment parameters JSON file; `parameters` override its entries.
-    #[arg(long, env = "INPUT_PARAMETERS-FILE")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_PARAMETERS-FILE")]
     pub parameters_file: Option<String>,
 
     /// YAML list of runner pools (builtin:runner-jobs); one pool `default` when absent.
-    #[arg(long, env = "INPUT_POOLS")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_POOLS")]
     pub pools: Option<String>,
 
     /// ARM deployment name (default: the template's stem).
-    #[arg(long, env = "INPUT_DEPLOYMENT-NAME")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_DEPLOYMENT-NAME")]
     pub deployment_name: Option<String>,
 
     /// Incremental (default) or Complete.
-    #[arg(long, env = "INPUT_DEPLOYMENT-MODE")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_DEPLOYMENT-MODE")]
     pub deployment_mode: Option<String>,
 
     /// Preview the changes with ARM What-If and deploy nothing (default false).
-    #[arg(long, env = "INPUT_WHAT-IF")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_WHAT-IF")]
     pub what_if: Option<String>,
 
     /// Stop waiting after this many minutes (default 60); the deployment goes on in Azure.
-    #[arg(long, env = "INPUT_TIMEOUT-MINUTES")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_TIMEOUT-MINUTES")]
     pub timeout_minutes: Option<String>,
 
     /// YAML map of variables: `NAME: value` or `NAME: { output: NAME }` (set-variables).
-    #[arg(long, env = "INPUT_VARIABLES")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_VARIABLES")]
     pub variables: Option<String>,
 
     /// Also write every deployment output as a variable, camelCase → UPPER_SNAKE (default false).
-    #[arg(long, env = "INPUT_EXPORT-OUTPUTS")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_EXPORT-OUTPUTS")]
     pub export_outputs: Option<String>,
 
     /// repository (default), organization or environment.
-    #[arg(long, env = "INPUT_VARIABLES-SCOPE")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_VARIABLES-SCOPE")]
     pub variables_scope: Option<String>,
 
     /// Environment name for environment scope.
-    #[arg(long, env = "INPUT_ENVIRONMENT")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_ENVIRONMENT")]
     pub environment: Option<String>,
 
     /// Organization scope: all, private (default) or selected (the repository only).
-    #[arg(long, env = "INPUT_VARIABLES-VISIBILITY")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_VARIABLES-VISIBILITY")]
     pub variables_visibility: Option<String>,
 
     /// Keep the installation token alive after the step (default false).
-    #[arg(long, env = "INPUT_SKIP-TOKEN-REVOKE")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_SKIP-TOKEN-REVOKE")]
     pub skip_token_revoke: Option<String>,
 
     /// Read everything, write nothing, report what would change (default false).
-    #[arg(long, env = "INPUT_DRY-RUN")]
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_DRY-RUN")]
     pub dry_run: Option<String>,
 }
 
@@ -386,6 +409,19 @@ mod tests {
                 .to_string()
                 .contains("`command`")
         );
+    }
+
+    #[test]
+    fn a_pem_given_as_a_flag_value_is_a_value() {
+        // clap would take the PEM's leading dashes for a flag and echo the key in its error.
+        let inputs = Inputs::try_parse_from([
+            "aca-runner-action",
+            "rotate-key",
+            "--private-key",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+        ])
+        .unwrap();
+        assert!(inputs.private_key.unwrap().starts_with("-----BEGIN"));
     }
 
     #[test]

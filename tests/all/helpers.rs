@@ -278,3 +278,74 @@ pub fn openssl_fingerprint(private_key_path: &Path) -> String {
     );
     format!("SHA256:{}", String::from_utf8_lossy(&out.stdout).trim())
 }
+
+impl TestContext {
+    /// Runs `image` the way the Actions runner runs a Docker action: workspace and file-command
+    /// folders mounted, `--workdir /github/workspace`, every `INPUT_*` and `GITHUB_*` passed with
+    /// `-e NAME` from the docker process's environment, host network to reach the fake cloud.
+    pub fn run_container(&self, image: &str, inputs: &BTreeMap<&'static str, String>) -> Run {
+        let n = self.runs.get() + 1;
+        self.runs.set(n);
+        let commands_dir = self.dir.path().join("file_commands");
+        std::fs::create_dir_all(&commands_dir).unwrap();
+        let output_name = format!("set_output_{n}");
+        let summary_name = format!("step_summary_{n}");
+        std::fs::write(commands_dir.join(&output_name), "").unwrap();
+        std::fs::write(commands_dir.join(&summary_name), "").unwrap();
+        let ca_in_workspace = "/github/workspace/fake-ca.pem";
+
+        let mut env: Vec<(String, String)> = Vec::new();
+        for (name, default) in declared_inputs() {
+            let value = inputs.get(name.as_str()).cloned().unwrap_or(default);
+            env.push((format!("INPUT_{}", name.to_uppercase()), value));
+        }
+        for (k, v) in self.runner_env() {
+            let v = match k.as_str() {
+                "SSL_CERT_FILE" => ca_in_workspace.to_string(),
+                "GITHUB_WORKSPACE" => "/github/workspace".to_string(),
+                _ => v,
+            };
+            env.push((k, v));
+        }
+        env.push((
+            "GITHUB_OUTPUT".into(),
+            format!("/github/file_commands/{output_name}"),
+        ));
+        env.push((
+            "GITHUB_STEP_SUMMARY".into(),
+            format!("/github/file_commands/{summary_name}"),
+        ));
+        env.push(("HOME".into(), "/github/home".into()));
+
+        let mut cmd = Command::new("docker");
+        cmd.env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        cmd.args([
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "--workdir",
+            "/github/workspace",
+        ]);
+        for (k, v) in &env {
+            cmd.arg("-e").arg(k);
+            cmd.env(k, v);
+        }
+        cmd.arg("-v")
+            .arg(format!("{}:/github/workspace", self.dir.path().display()));
+        cmd.arg("-v")
+            .arg(format!("{}:/github/file_commands", commands_dir.display()));
+        cmd.arg(image);
+        let out = cmd.output().expect("docker runs");
+        let output_text = std::fs::read_to_string(commands_dir.join(&output_name)).unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: parse_output_file(&output_text),
+            output_file: output_text,
+            summary: std::fs::read_to_string(commands_dir.join(&summary_name)).unwrap(),
+        }
+    }
+}

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod action_yml;
+#[cfg(feature = "docker-tests")]
+mod container;
 mod deploy;
 mod helpers;
 mod rotate_key;
