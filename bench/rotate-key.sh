@@ -6,13 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
-cargo build --quiet --locked --release -p aca-runner-action
+# The binary that ships: static, release profile (lto, codegen-units 1, strip).
+RUSTFLAGS="-C target-feature=+crt-static" \
+  cargo build --quiet --locked --release -p aca-runner-action --target x86_64-unknown-linux-gnu
 cargo build --quiet --locked -p fake-cloud
 source scripts/runner-env.sh
 work=$(mktemp -d)
 trap 'kill "$fake_pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 start_fake "$work"
-bin=target/release/aca-runner-action
+bin=target/x86_64-unknown-linux-gnu/release/aca-runner-action
 
 measure() { # measure LABEL KEY...   (keys cycle per run)
   local label=$1; shift

@@ -180,6 +180,22 @@ pub struct Inputs {
     #[arg(long, allow_hyphen_values = true, env = "INPUT_TIMEOUT-MINUTES")]
     pub timeout_minutes: Option<String>,
 
+    /// Container Registry name (build-image).
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_REGISTRY")]
+    pub registry: Option<String>,
+
+    /// name:tag of the image to build (build-image).
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_IMAGE")]
+    pub image: Option<String>,
+
+    /// Build context folder (build-image; default `.`).
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_CONTEXT")]
+    pub context: Option<String>,
+
+    /// Dockerfile path inside the context (build-image; default Dockerfile).
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_DOCKERFILE")]
+    pub dockerfile: Option<String>,
+
     /// YAML map of variables: `NAME: value` or `NAME: { output: NAME }` (set-variables).
     #[arg(long, allow_hyphen_values = true, env = "INPUT_VARIABLES")]
     pub variables: Option<String>,

@@ -5,6 +5,7 @@
 //! wire format; one module per command under [`commands`] that knows the workflow; [`runtime`]
 //! for everything the runner sees; [`http`] for the one HTTP client and its retries.
 
+pub mod acr;
 pub mod arm;
 pub mod azure_auth;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod github;
 pub mod http;
 pub mod key;
 pub mod keyvault;
+pub mod pack;
 pub mod runtime;
 pub mod secret;
 pub mod templates;
@@ -209,15 +211,6 @@ pub async fn run(inputs: Inputs) -> Result<()> {
         rt.mask(&secret.replace("\\n", "\n"));
     }
     let commands = inputs.command_list()?;
-    if let Some(unavailable) = commands.iter().find(|c| **c == Command::BuildImage) {
-        return Err(Error::input(
-            "command",
-            format!(
-                "`{}` is not available in this version yet; nothing was run. This version runs rotate-key, deploy and set-variables",
-                unavailable.name()
-            ),
-        ));
-    }
     let dry_run = Inputs::boolean(&inputs.dry_run, "dry-run", false)?;
     let skip_revoke = Inputs::boolean(&inputs.skip_token_revoke, "skip-token-revoke", false)?;
     let http = http::Http::from_env(http::RetryPolicy::default())?;
@@ -244,15 +237,9 @@ pub async fn run(inputs: Inputs) -> Result<()> {
         rt.group(command.name());
         let outcome = match command {
             Command::RotateKey => commands::rotate_key::run(&step).await,
+            Command::BuildImage => commands::build_image::run(&step).await,
             Command::Deploy => commands::deploy::run(&step).await,
             Command::SetVariables => commands::set_variables::run(&step).await,
-            other => Err(Error::input(
-                "command",
-                format!(
-                    "`{}` is not available in this version yet; this version runs rotate-key, deploy and set-variables",
-                    other.name()
-                ),
-            )),
         };
         rt.end_group();
         if let Err(e) = outcome {

@@ -279,6 +279,7 @@ pub fn openssl_fingerprint(private_key_path: &Path) -> String {
     format!("SHA256:{}", String::from_utf8_lossy(&out.stdout).trim())
 }
 
+#[cfg(feature = "docker-tests")]
 impl TestContext {
     /// Runs `image` the way the Actions runner runs a Docker action: workspace and file-command
     /// folders mounted, `--workdir /github/workspace`, every `INPUT_*` and `GITHUB_*` passed with

@@ -1,0 +1,293 @@
+//! Azure Container Registry Tasks, the way `az acr build` drives them: a source upload URL, the
+//! upload to blob storage, a scheduled Docker build run, its status, and its log (an append blob
+//! read by ranges while it grows).
+
+use azure_core::http::Method;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::arm::{Arm, arm_error};
+use crate::error::{Error, Result};
+use crate::http::{Http, HttpRequest};
+
+/// API version of the ACR Tasks operations `az acr build` uses.
+pub const TASKS_API: &str = "2019-06-01-preview";
+
+/// One registry, by its ARM coordinates.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// `/subscriptions/…/providers/Microsoft.ContainerRegistry/registries/NAME`.
+    pub id: String,
+    /// The registry name.
+    pub name: String,
+}
+
+impl Registry {
+    /// The registry `name` in `group` of `subscription`.
+    pub fn new(subscription: &str, group: &str, name: &str) -> Registry {
+        Registry {
+            id: format!(
+                "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.ContainerRegistry/registries/{name}"
+            ),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// Where to upload the source.
+#[derive(Debug, Clone)]
+pub struct UploadUrl {
+    /// Blob URL with a SAS (secret).
+    pub url: String,
+    /// The path to give scheduleRun.
+    pub relative_path: String,
+}
+
+/// A run's state.
+#[derive(Debug, Clone)]
+pub struct RunState {
+    /// Queued, Started, Running, Succeeded, Failed, Canceled, Error, Timeout.
+    pub status: String,
+    /// `registry/repository:tag@digest` of each pushed image.
+    pub images: Vec<String>,
+    /// The service's error message, if any.
+    pub error: Option<String>,
+}
+
+impl RunState {
+    /// Whether the run is over.
+    pub fn finished(&self) -> bool {
+        !matches!(self.status.as_str(), "Queued" | "Started" | "Running")
+    }
+}
+
+/// `listBuildSourceUploadUrl`.
+pub async fn upload_url(arm: &Arm, registry: &Registry) -> Result<UploadUrl> {
+    let resp = arm
+        .send(
+            Method::Post,
+            &format!("{}/listBuildSourceUploadUrl", registry.id),
+            Some(TASKS_API),
+            None,
+        )
+        .await?;
+    if resp.status != 200 {
+        return Err(arm_error("getting a source upload URL", &resp));
+    }
+    let url = resp.body["uploadUrl"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let relative_path = resp.body["relativePath"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if url.is_empty() || relative_path.is_empty() {
+        return Err(Error::Other(
+            "ACR answered listBuildSourceUploadUrl without an upload URL".into(),
+        ));
+    }
+    crate::runtime::Runtime::get().mask(&url);
+    Ok(UploadUrl { url, relative_path })
+}
+
+/// Uploads the archive as a block blob.
+pub async fn upload(http: &Http, upload: &UploadUrl, archive: Vec<u8>) -> Result<()> {
+    let url = Url::parse(&upload.url)
+        .map_err(|_| Error::Other("ACR's upload URL is not a URL".into()))?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "x-ms-blob-type",
+        http::HeaderValue::from_static("BlockBlob"),
+    );
+    headers.insert("x-ms-version", http::HeaderValue::from_static("2021-08-06"));
+    let resp = http
+        .send(HttpRequest {
+            method: http::Method::PUT,
+            url,
+            headers,
+            body: bytes::Bytes::from(archive),
+        })
+        .await?;
+    if !(200..300).contains(&resp.status) {
+        return Err(Error::Other(format!(
+            "uploading the build context failed (HTTP {}): {}",
+            resp.status,
+            storage_message(&resp.text())
+        )));
+    }
+    Ok(())
+}
+
+/// `scheduleRun` of a Docker build; returns the run id.
+pub async fn schedule(arm: &Arm, registry: &Registry, request: &Value) -> Result<String> {
+    let resp = arm
+        .send(
+            Method::Post,
+            &format!("{}/scheduleRun", registry.id),
+            Some(TASKS_API),
+            Some(request),
+        )
+        .await?;
+    if !(200..=202).contains(&resp.status) {
+        return Err(arm_error("scheduling the build", &resp));
+    }
+    let run_id = resp.body["properties"]["runId"]
+        .as_str()
+        .or_else(|| resp.body["name"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    if run_id.is_empty() {
+        return Err(Error::Other(
+            "ACR scheduled the build without a run id".into(),
+        ));
+    }
+    Ok(run_id)
+}
+
+/// The request body of a Docker build run.
+pub fn docker_build_request(
+    image: &str,
+    source: &str,
+    dockerfile: &str,
+    timeout_secs: u64,
+) -> Value {
+    json!({
+        "type": "DockerBuildRequest",
+        "imageNames": [image],
+        "isPushEnabled": true,
+        "noCache": false,
+        "sourceLocation": source,
+        "dockerFilePath": dockerfile,
+        "platform": { "os": "Linux", "architecture": "amd64" },
+        "timeout": timeout_secs.clamp(300, 28_800),
+        "agentConfiguration": { "cpu": 2 },
+        "isArchiveEnabled": false
+    })
+}
+
+/// `GET runs/{id}`.
+pub async fn run_state(arm: &Arm, registry: &Registry, run_id: &str) -> Result<RunState> {
+    let resp = arm
+        .send(
+            Method::Get,
+            &format!("{}/runs/{run_id}", registry.id),
+            Some(TASKS_API),
+            None,
+        )
+        .await?;
+    if resp.status != 200 {
+        return Err(arm_error("reading the build run", &resp));
+    }
+    let p = &resp.body["properties"];
+    let images = p["outputImages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            format!(
+                "{}/{}:{}@{}",
+                i["registry"].as_str().unwrap_or_default(),
+                i["repository"].as_str().unwrap_or_default(),
+                i["tag"].as_str().unwrap_or_default(),
+                i["digest"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    Ok(RunState {
+        status: p["status"].as_str().unwrap_or("Queued").to_string(),
+        images,
+        error: p["runErrorMessage"].as_str().map(str::to_string),
+    })
+}
+
+/// `listLogSasUrl`: the run log's blob URL (secret).
+pub async fn log_url(arm: &Arm, registry: &Registry, run_id: &str) -> Result<String> {
+    let resp = arm
+        .send(
+            Method::Post,
+            &format!("{}/runs/{run_id}/listLogSasUrl", registry.id),
+            Some(TASKS_API),
+            None,
+        )
+        .await?;
+    if resp.status != 200 {
+        return Err(arm_error("getting the build log URL", &resp));
+    }
+    let link = resp.body["logLink"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if link.is_empty() {
+        return Err(Error::Other("ACR gave no log link for the run".into()));
+    }
+    crate::runtime::Runtime::get().mask(&link);
+    Ok(link)
+}
+
+/// What one read of the log blob brought.
+#[derive(Debug, Default)]
+pub struct LogChunk {
+    /// New bytes from the offset on.
+    pub bytes: Vec<u8>,
+    /// The blob says the run finished writing (metadata `Complete`).
+    pub complete: bool,
+}
+
+/// Reads the log blob from `offset` on (HTTP range); an empty chunk when nothing is new.
+pub async fn read_log(http: &Http, log_url: &str, offset: u64) -> Result<LogChunk> {
+    let url =
+        Url::parse(log_url).map_err(|_| Error::Other("the build log URL is not a URL".into()))?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-ms-version", http::HeaderValue::from_static("2021-08-06"));
+    if let Ok(v) = http::HeaderValue::from_str(&format!("bytes={offset}-")) {
+        headers.insert(http::header::RANGE, v);
+    }
+    let resp = http
+        .send(HttpRequest {
+            method: http::Method::GET,
+            url,
+            headers,
+            body: bytes::Bytes::new(),
+        })
+        .await?;
+    let complete = resp
+        .headers
+        .iter()
+        .any(|(k, _)| k.as_str().eq_ignore_ascii_case("x-ms-meta-complete"));
+    match resp.status {
+        200 | 206 => Ok(LogChunk {
+            bytes: resp.body.to_vec(),
+            complete,
+        }),
+        // Nothing beyond the offset yet (or an empty blob).
+        416 => Ok(LogChunk {
+            bytes: Vec::new(),
+            complete,
+        }),
+        404 => Ok(LogChunk::default()),
+        status => Err(Error::Other(format!(
+            "reading the build log failed (HTTP {status}): {}",
+            storage_message(&resp.text())
+        ))),
+    }
+}
+
+fn storage_message(body: &str) -> String {
+    // Storage errors are XML: <Error><Code>…</Code><Message>…</Message></Error>.
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let close = format!("</{name}>");
+        body.find(&open)
+            .and_then(|s| {
+                body[s + open.len()..]
+                    .find(&close)
+                    .map(|e| (s + open.len(), e))
+            })
+            .map(|(s, e)| body[s..s + e].to_string())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => format!("{c}: {}", m.lines().next().unwrap_or_default()),
+        _ => body.chars().take(200).collect(),
+    }
+}
