@@ -315,7 +315,7 @@ pub(crate) fn settle(st: &mut State) {
     }
 }
 
-fn arm_error(status: u16, code: &str, message: &str) -> Resp {
+pub(crate) fn arm_error(status: u16, code: &str, message: &str) -> Resp {
     Resp::json(
         status,
         &json!({"error": {"code": code, "message": message}}),
@@ -553,11 +553,11 @@ fn route(method: &str, segs: &[String]) -> Option<Route> {
 }
 
 /// Caller identity from a valid ARM token.
-struct Caller {
-    client_id: String,
+pub(crate) struct Caller {
+    pub client_id: String,
 }
 
-fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
+pub(crate) fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
     let unauthorized = |message: &str| {
         arm_error(401, "InvalidAuthenticationToken", message).with_header(
             "www-authenticate",

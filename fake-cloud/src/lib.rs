@@ -9,11 +9,17 @@
 //! `/secrets/...` (the vault URL is the server URL itself), ARM at `/subscriptions/...` (the ARM
 //! endpoint is the server URL too) and the admin API at `/_fake/...`.
 //!
+//! ACR Tasks (the ARM side of `az acr build`: `listBuildSourceUploadUrl`, `scheduleRun`,
+//! `runs/{id}`, `runs/{id}/listLogSasUrl`) keep source archives and run logs in a real Azurite
+//! blob server the fake starts as a child process when [`Options::azurite`] is set.
+//!
 //! Every GitHub, Key Vault and ARM exchange is checked against the official API descriptions in
 //! `api-specs/` (see [`contract`]); mismatches show up in [`FakeCloud::contract_violations`].
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod acr;
 mod arm;
+mod azurite;
 pub mod contract;
 mod entra;
 mod github;
@@ -44,6 +50,53 @@ pub struct Options {
     pub latency_ms: u64,
     /// Append every logged request as a JSON line to this file.
     pub log_file: Option<PathBuf>,
+    /// Start an Azurite blob server for ACR Tasks (`None`: no Azurite; the ACR Tasks routes
+    /// then answer 503 `AzuriteNotRunning`). [`FakeCloud::start`] fails when Azurite is asked
+    /// for but not installed.
+    pub azurite: Option<AzuriteOptions>,
+}
+
+/// Where to find Azurite (`npm install --prefix DIR azurite@3.37.0`).
+///
+/// The fake runs `node DIR/node_modules/azurite/dist/src/blob/main.js` (`node` from `PATH`, or
+/// the `FAKE_CLOUD_NODE` environment variable) on a free port of 127.0.0.1, over HTTPS with the
+/// fake's own leaf certificate, in-memory, and kills it when the [`FakeCloud`] is dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AzuriteOptions {
+    /// The `--prefix` directory of the npm install (holds `node_modules/azurite`).
+    pub dir_of_node_modules: PathBuf,
+}
+
+impl Default for AzuriteOptions {
+    /// `$FAKE_CLOUD_AZURITE_DIR` when set, else `fake-cloud/.azurite` of this source tree.
+    fn default() -> Self {
+        let dir = std::env::var_os("FAKE_CLOUD_AZURITE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".azurite"));
+        AzuriteOptions {
+            dir_of_node_modules: dir,
+        }
+    }
+}
+
+impl AzuriteOptions {
+    /// Whether Azurite is installed in [`AzuriteOptions::dir_of_node_modules`].
+    pub fn is_installed(&self) -> bool {
+        azurite::main_js(self).is_file()
+    }
+}
+
+/// An ACR Tasks quick run the fake accepted (`scheduleRun`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AcrRunRecord {
+    /// Run id, e.g. `cb1`.
+    pub run_id: String,
+    /// Registry name as given in the request path.
+    pub registry: String,
+    /// The `scheduleRun` body as sent.
+    pub request_body: serde_json::Value,
+    /// `Queued`, `Running`, `Succeeded` or `Failed` (at the time of the call).
+    pub status: String,
 }
 
 /// Fixed identities and settings of the fake cloud.
@@ -78,6 +131,10 @@ pub struct Seed {
     pub arm_retry_after_secs: u64,
     /// Time until an ARM What-If result is ready, in milliseconds.
     pub arm_whatif_ms: u64,
+    /// Number of appends an ACR Tasks run writes its log in (the last one holds the outcome).
+    pub acr_log_chunks: usize,
+    /// Time between two appends of an ACR Tasks run log, in milliseconds.
+    pub acr_log_interval_ms: u64,
 }
 
 impl Default for Seed {
@@ -101,6 +158,8 @@ impl Default for Seed {
             arm_deployment_ms: 1500,
             arm_retry_after_secs: 1,
             arm_whatif_ms: 500,
+            acr_log_chunks: 4,
+            acr_log_interval_ms: 700,
         }
     }
 }
@@ -374,6 +433,8 @@ pub struct FakeCloud {
     ca_pem: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    runtime: tokio::runtime::Handle,
+    azurite: Option<azurite::AzuriteProcess>,
 }
 
 impl std::fmt::Debug for FakeCloud {
@@ -416,6 +477,21 @@ impl FakeCloud {
             .thread_name("fake-cloud")
             .enable_all()
             .build()?;
+        let azurite = match &opts.azurite {
+            Some(a) => {
+                let (process, blobs) = azurite::start(
+                    a,
+                    &tls.leaf_chain_pem,
+                    &tls.leaf_key_pem,
+                    &tls.ca_pem,
+                    &runtime,
+                )?;
+                state::lock(&shared).acr.blobs = Some(blobs);
+                Some(process)
+            }
+            None => None,
+        };
+        let handle = runtime.handle().clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let server_shared = shared.clone();
         let acceptor = tls.acceptor;
@@ -431,6 +507,8 @@ impl FakeCloud {
             ca_pem: tls.ca_pem,
             shutdown: Some(tx),
             thread: Some(thread),
+            runtime: handle,
+            azurite,
         })
     }
 
@@ -593,6 +671,45 @@ impl FakeCloud {
     }
 }
 
+impl FakeCloud {
+    /// The Azurite blob endpoint, `https://127.0.0.1:PORT/devstoreaccount1` (same CA as the
+    /// fake), when Azurite runs.
+    pub fn azurite_url(&self) -> Option<String> {
+        self.state()
+            .acr
+            .blobs
+            .as_ref()
+            .map(azurite::Blobs::endpoint)
+    }
+
+    /// The bytes uploaded for an ACR Tasks source (`relativePath` of
+    /// `listBuildSourceUploadUrl`, e.g. `source/20250101/<uuid>.tar.gz`); `None` when nothing
+    /// was uploaded there or Azurite is not running.
+    pub fn uploaded_source(&self, relative_path: &str) -> Option<Vec<u8>> {
+        let blobs = self.state().acr.blobs.clone()?;
+        let (container, blob) = relative_path.split_once('/')?;
+        let (container, blob) = (container.to_string(), blob.to_string());
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.runtime.spawn(async move {
+            let _ = tx.send(blobs.get_blob(&container, &blob).await);
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .ok()?
+            .ok()
+            .flatten()
+    }
+
+    /// Every ACR Tasks run accepted so far, in creation order.
+    pub fn acr_runs(&self) -> Vec<AcrRunRecord> {
+        self.state()
+            .acr
+            .runs
+            .iter()
+            .map(acr::AcrRun::record)
+            .collect()
+    }
+}
+
 impl Drop for FakeCloud {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -601,5 +718,6 @@ impl Drop for FakeCloud {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        drop(self.azurite.take());
     }
 }

@@ -1,9 +1,11 @@
 //! `fake-cloud` binary: runs the fake cloud until SIGTERM/SIGINT.
 //!
 //! Usage: `fake-cloud [--port N] [--ca-file PATH] [--seed seed.json] [--log requests.jsonl]
-//! [--latency-ms N] [--host NAME]...`; prints `ready <url>` once listening.
+//! [--latency-ms N] [--host NAME]... [--azurite] [--azurite-dir DIR]`; prints `ready <url>` once
+//! listening. `--azurite` starts Azurite for ACR Tasks from the default location (see
+//! `AzuriteOptions`), `--azurite-dir` from the given npm `--prefix` directory.
 
-use fake_cloud::{FakeCloud, Options, Seed};
+use fake_cloud::{AzuriteOptions, FakeCloud, Options, Seed};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -26,6 +28,12 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--latency-ms: {e}"))?;
             }
             "--host" => opts.extra_hostnames.push(value("--host")?),
+            "--azurite" => opts.azurite = Some(AzuriteOptions::default()),
+            "--azurite-dir" => {
+                opts.azurite = Some(AzuriteOptions {
+                    dir_of_node_modules: PathBuf::from(value("--azurite-dir")?),
+                });
+            }
             "--seed" => {
                 let path = value("--seed")?;
                 let text =
@@ -35,7 +43,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: fake-cloud [--port N] [--ca-file PATH] [--seed seed.json] [--log requests.jsonl] [--latency-ms N] [--host NAME]..."
+                    "usage: fake-cloud [--port N] [--ca-file PATH] [--seed seed.json] [--log requests.jsonl] [--latency-ms N] [--host NAME]... [--azurite] [--azurite-dir DIR]"
                 );
                 std::process::exit(0);
             }

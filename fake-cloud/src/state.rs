@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub arm_role: ArmRole,
     /// Deployments, What-Ifs, the resource registry and injected failures.
     pub arm: crate::arm::ArmState,
+    /// ACR Tasks runs and the Azurite blob client.
+    pub acr: crate::acr::AcrState,
     /// Key: lower-cased secret name.
     pub secrets: BTreeMap<String, Secret>,
     pub tokens: Vec<IssuedToken>,
@@ -86,6 +88,7 @@ impl State {
             kv_role: KvRole::default(),
             arm_role: ArmRole::default(),
             arm: crate::arm::ArmState::default(),
+            acr: crate::acr::AcrState::default(),
             secrets: BTreeMap::new(),
             tokens: Vec::new(),
             entra_tokens: Vec::new(),

@@ -14,6 +14,10 @@ use tokio_rustls::rustls::{
 /// The generated CA and a ready TLS acceptor for the leaf certificate.
 pub(crate) struct Tls {
     pub ca_pem: String,
+    /// Leaf certificate (PEM), followed by the CA certificate.
+    pub leaf_chain_pem: String,
+    /// Leaf private key (PKCS#8 PEM).
+    pub leaf_key_pem: String,
     pub acceptor: TlsAcceptor,
 }
 
@@ -66,6 +70,8 @@ pub(crate) fn generate(extra: &[String]) -> Result<Tls, String> {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Tls {
         ca_pem: ca_cert.pem(),
+        leaf_chain_pem: format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+        leaf_key_pem: leaf_key.serialize_pem(),
         acceptor: TlsAcceptor::from(Arc::new(config)),
     })
 }

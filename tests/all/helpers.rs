@@ -350,3 +350,29 @@ impl TestContext {
         }
     }
 }
+
+impl TestContext {
+    /// A fake cloud with Azurite behind its ACR Tasks (scripts/azurite.sh installs it).
+    pub fn with_azurite(seed: Seed) -> Self {
+        let azurite = fake_cloud::AzuriteOptions::default();
+        assert!(
+            azurite.is_installed(),
+            "Azurite is not installed: run scripts/azurite.sh"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_file = dir.path().join("fake-ca.pem");
+        let fake = FakeCloud::start(Options {
+            ca_file: Some(ca_file.clone()),
+            seed,
+            azurite: Some(azurite),
+            ..Options::default()
+        })
+        .expect("fake cloud starts");
+        TestContext {
+            fake,
+            dir,
+            ca_file,
+            runs: std::cell::Cell::new(0),
+        }
+    }
+}

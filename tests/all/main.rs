@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod action_yml;
+mod build_image;
 #[cfg(feature = "docker-tests")]
 mod container;
 mod deploy;

@@ -92,9 +92,11 @@ fn substitute(
 
 #[test]
 fn the_three_workflows_run_in_sequence_through_variables() {
-    let ctx = TestContext::with_seed(Seed {
+    let ctx = TestContext::with_azurite(Seed {
         github_apps: vec![default_app()],
         arm_deployment_ms: 300,
+        acr_log_chunks: 2,
+        acr_log_interval_ms: 200,
         ..Seed::default()
     });
     let seed = ctx.fake.seed();
@@ -110,9 +112,17 @@ fn the_three_workflows_run_in_sequence_through_variables() {
         ctx.fake.put_variable(REPO_SCOPE, name, &value);
     }
 
-    // 1. Prerequisites: the deployment's outputs become variables; the key goes into the vault.
+    // 1. Prerequisites: the deployment's outputs become variables; the key goes into the vault;
+    //    the runner image is built from runner/ in the new registry.
     let runs = run_workflow(&ctx, "deploy-prerequisites.yml");
-    assert_eq!(runs.len(), 2);
+    assert_eq!(runs.len(), 3);
+    assert!(
+        runs[2]
+            .output("image")
+            .contains(".azurecr.io/github-runner:latest@sha256:"),
+        "{:?}",
+        runs[2].outputs
+    );
     let vars = ctx.fake.variables(REPO_SCOPE);
     assert_eq!(vars["RG_NAME"], "rg-runners");
     assert_eq!(vars["ACA_ENV_NAME"], "cae-runners");

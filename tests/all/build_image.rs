@@ -1,0 +1,148 @@
+//! `build-image` end to end: ACR Tasks on the fake cloud, blobs in a real Azurite.
+
+use std::collections::BTreeMap;
+
+use fake_cloud::Seed;
+use sha2::Digest;
+
+use crate::helpers::*;
+
+fn ctx() -> TestContext {
+    TestContext::with_azurite(Seed {
+        github_apps: vec![default_app()],
+        acr_log_chunks: 4,
+        acr_log_interval_ms: 700,
+        ..Seed::default()
+    })
+}
+
+/// A build context with a .dockerignore, a file with spaces, a symlink and ignored files.
+fn context(ctx: &TestContext, dockerfile: &str) -> std::path::PathBuf {
+    let root = ctx.dir.path().join("runner ctx");
+    std::fs::create_dir_all(root.join("scripts")).unwrap();
+    std::fs::create_dir_all(root.join("cache")).unwrap();
+    std::fs::write(root.join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(root.join(".dockerignore"), "cache\n*.tmp\n!keep.tmp\n").unwrap();
+    std::fs::write(root.join("scripts/start runner.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::write(root.join("cache/big.bin"), "x").unwrap();
+    std::fs::write(root.join("scratch.tmp"), "x").unwrap();
+    std::fs::write(root.join("keep.tmp"), "x").unwrap();
+    std::os::unix::fs::symlink("start runner.sh", root.join("scripts/entrypoint")).unwrap();
+    root
+}
+
+fn inputs(ctx: &TestContext, root: &std::path::Path) -> BTreeMap<&'static str, String> {
+    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
+    inputs.insert("command", "build-image".into());
+    inputs.remove("key-vault");
+    inputs.insert("registry", "acrrunners".into());
+    inputs.insert("image", "github-runner:v1".into());
+    inputs.insert("context", root.display().to_string());
+    inputs.insert("resource-group", "rg-runners".into());
+    inputs.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
+    inputs.insert("azure-resource-manager-url", ctx.fake.url());
+    inputs
+}
+
+const GOOD: &str = "FROM ubuntu:24.04\nCOPY scripts /scripts\nRUN echo built\nENTRYPOINT [\"/scripts/entrypoint\"]\n";
+
+#[test]
+fn builds_uploads_the_context_minus_dockerignore_and_streams_the_log() {
+    let ctx = ctx();
+    let root = context(&ctx, GOOD);
+    let started = std::time::Instant::now();
+    let run = ctx.run(&inputs(&ctx, &root), &[]);
+    run.assert_ok();
+
+    // The archive holds exactly the context minus what .dockerignore excludes.
+    let runs = ctx.fake.acr_runs();
+    assert_eq!(runs.len(), 1);
+    let source = runs[0].request_body["sourceLocation"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let archive = ctx.fake.uploaded_source(&source).expect("uploaded");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive.as_slice()));
+    let mut names: Vec<String> = tar
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let p = e.path().unwrap().display().to_string();
+            match e.link_name().unwrap() {
+                Some(target) => format!("{p} -> {}", target.display()),
+                None => p,
+            }
+        })
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ".dockerignore",
+            "Dockerfile",
+            "keep.tmp",
+            "scripts/",
+            "scripts/entrypoint -> start runner.sh",
+            "scripts/start runner.sh",
+        ]
+    );
+    assert_eq!(runs[0].request_body["imageNames"][0], "github-runner:v1");
+    assert_eq!(runs[0].request_body["isPushEnabled"], true);
+    assert_eq!(runs[0].request_body["platform"]["os"], "Linux");
+
+    // The output is fully qualified, with the digest the build reported.
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&archive));
+    assert_eq!(
+        run.output("image"),
+        format!("acrrunners.azurecr.io/github-runner:v1@{digest}")
+    );
+
+    // The log arrived in order, each line once, while the fake wrote it over seconds.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(2000));
+    let log = run.log();
+    let steps: Vec<&str> = log.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(steps.len(), 4, "{log}");
+    for (i, line) in steps.iter().enumerate() {
+        assert!(line.starts_with(&format!("Step {}/4", i + 1)), "{steps:?}");
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for line in log.lines().filter(|l| l.starts_with("Step ")) {
+        assert!(seen.insert(line), "twice: {line}");
+    }
+    assert!(run.summary.contains("### build-image"), "{}", run.summary);
+    ctx.assert_contract();
+}
+
+#[test]
+fn a_failed_build_exits_1_with_the_tail_of_its_log() {
+    let ctx = ctx();
+    let root = context(&ctx, "FROM ubuntu:24.04\nRUN false\nRUN echo never\n");
+    let run = ctx.run(&inputs(&ctx, &root), &[]);
+    assert_eq!(run.code, 1, "{}", run.log());
+    let error = run
+        .log()
+        .lines()
+        .skip_while(|l| !l.starts_with("::error"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(error.contains("failed"), "{error}");
+    assert!(error.contains("returned a non-zero code: 1"), "{error}");
+    assert!(!run.outputs.contains_key("image"));
+}
+
+#[test]
+fn dry_run_packs_and_uploads_nothing() {
+    let ctx = ctx();
+    let root = context(&ctx, GOOD);
+    let mut i = inputs(&ctx, &root);
+    i.insert("dry-run", "true".into());
+    let run = ctx.run(&i, &[]);
+    run.assert_ok();
+    assert!(
+        run.log().contains("dry-run: would build github-runner:v1"),
+        "{}",
+        run.log()
+    );
+    assert!(ctx.fake.acr_runs().is_empty());
+}
