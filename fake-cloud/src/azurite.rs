@@ -42,16 +42,7 @@ pub(crate) struct Blobs {
 }
 
 fn utc(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::util::iso(t.unix_timestamp())
 }
 
 /// Percent-encodes a blob path (keeps `/` and unreserved characters).

@@ -92,11 +92,16 @@ impl TestContext {
     }
 
     pub fn with_seed(seed: Seed) -> Self {
+        Self::start(seed, None)
+    }
+
+    fn start(seed: Seed, azurite: Option<fake_cloud::AzuriteOptions>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca_file = dir.path().join("fake-ca.pem");
         let fake = FakeCloud::start(Options {
             ca_file: Some(ca_file.clone()),
             seed,
+            azurite,
             ..Options::default()
         })
         .expect("fake cloud starts");
@@ -359,20 +364,6 @@ impl TestContext {
             azurite.is_installed(),
             "Azurite is not installed: run scripts/azurite.sh"
         );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ca_file = dir.path().join("fake-ca.pem");
-        let fake = FakeCloud::start(Options {
-            ca_file: Some(ca_file.clone()),
-            seed,
-            azurite: Some(azurite),
-            ..Options::default()
-        })
-        .expect("fake cloud starts");
-        TestContext {
-            fake,
-            dir,
-            ca_file,
-            runs: std::cell::Cell::new(0),
-        }
+        Self::start(seed, Some(azurite))
     }
 }
