@@ -212,8 +212,9 @@ fn polling_follows_retry_after_and_progress_names_the_resources() {
         .filter(|r| r.method == "GET" && r.path.contains("operationStatuses"))
         .map(|r| r.at_ms)
         .collect();
-    // A 6 s deployment polled every second (Retry-After: 1): six or seven polls, none early.
-    assert!((6..=7).contains(&polls.len()), "{polls:?}");
+    // A 6 s deployment polled every second (Retry-After: 1): about six polls (fewer when the
+    // machine is slow), none early.
+    assert!((5..=7).contains(&polls.len()), "{polls:?}");
     for pair in polls.windows(2) {
         assert!(pair[1] - pair[0] >= 950.0, "{polls:?}");
     }

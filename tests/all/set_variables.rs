@@ -275,7 +275,7 @@ fn a_create_that_meets_409_becomes_an_update() {
 #[test]
 fn six_writes_overlap_in_time() {
     let ctx = ctx();
-    ctx.fake.set_latency_ms(200);
+    ctx.fake.set_latency_ms(400);
     let six = "A_ONE: 1\nA_TWO: 2\nA_THREE: 3\nA_FOUR: 4\nA_FIVE: 5\nA_SIX: 6\n";
     let run = ctx.run(&inputs(&ctx, six), &[]);
     run.assert_ok();
