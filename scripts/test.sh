@@ -7,6 +7,8 @@
 #    cannot be skipped there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The fake cloud's ACR Tasks keep their blobs in Azurite (npm registry); installed once.
+sh scripts/azurite.sh >/dev/null
 cargo test --workspace --locked "$@"
 if docker info >/dev/null 2>&1; then
   scripts/build-image.sh
