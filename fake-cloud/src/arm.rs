@@ -336,9 +336,14 @@ enum Kind {
     Put,
     WhatIf,
     Operations,
+    /// `POST …/deployments/{name}/validate` (preflight; `az deployment group create` sends it
+    /// before the PUT).
+    Validate,
 }
 
 enum Route {
+    /// `GET /subscriptions` (`None`) or `GET /subscriptions/{id}` (what `az login` lists).
+    Subscriptions(Option<String>),
     Deployment {
         sub: String,
         rg: Option<String>,
@@ -365,6 +370,21 @@ enum Route {
     },
 }
 
+/// Routes served for the `az` CLI that the vendored API description does not cover (subscription
+/// listing, deployment preflight): their exchanges are not contract-checked.
+pub(crate) fn undescribed(req: &Req) -> bool {
+    matches!(
+        route(&req.method, &req.segments()),
+        Some(
+            Route::Subscriptions(_)
+                | Route::Deployment {
+                    kind: Kind::Validate,
+                    ..
+                }
+        )
+    )
+}
+
 fn route(method: &str, segs: &[String]) -> Option<Route> {
     let lower: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
     let l: Vec<&str> = lower.iter().map(String::as_str).collect();
@@ -378,6 +398,34 @@ fn route(method: &str, segs: &[String]) -> Option<Route> {
         })
     };
     match (method, l.as_slice()) {
+        ("GET", ["subscriptions"]) => Some(Route::Subscriptions(None)),
+        ("GET", ["subscriptions", _]) => Some(Route::Subscriptions(Some(s(1)))),
+        (
+            "POST",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.resources",
+                "deployments",
+                _,
+                "validate",
+            ],
+        ) => dep(Some(s(3)), s(7), Kind::Validate),
+        (
+            "POST",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.resources",
+                "deployments",
+                _,
+                "validate",
+            ],
+        ) => dep(None, s(5), Kind::Validate),
         (
             "GET" | "PUT",
             [
@@ -563,7 +611,8 @@ pub(crate) fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
             "www-authenticate",
             format!(
                 "Bearer authorization_uri=\"{}/{}\", error=\"invalid_token\", error_description=\"{message}\"",
-                st.url, st.seed.tenant_id
+                st.authority(),
+                st.seed.tenant_id
             ),
         )
     };
@@ -613,6 +662,9 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
         ));
     }
     let sub = match &route {
+        Route::Subscriptions(id) => id
+            .clone()
+            .unwrap_or_else(|| st.seed.subscription_id.clone()),
         Route::Deployment { sub, .. }
         | Route::DeploymentStatus { sub, .. }
         | Route::WhatIfResult { sub, .. }
@@ -631,6 +683,7 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
             Kind::Get => ("Microsoft.Resources/deployments/read", false),
             Kind::Put => ("Microsoft.Resources/deployments/write", true),
             Kind::WhatIf => ("Microsoft.Resources/deployments/whatIf/action", true),
+            Kind::Validate => ("Microsoft.Resources/deployments/validate/action", true),
             Kind::Operations => ("Microsoft.Resources/deployments/operations/read", false),
         }),
         Route::Job { put, .. } => Some(if *put {
@@ -659,6 +712,7 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
     }
     settle(st);
     Some(match route {
+        Route::Subscriptions(id) => subscriptions(st, id.as_deref()),
         Route::Deployment {
             sub,
             rg,
@@ -667,6 +721,7 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
         } => match kind {
             Kind::Put => put_deployment(st, &sub, rg.as_deref(), &name, req),
             Kind::WhatIf => post_what_if(st, &sub, rg.as_deref(), &name, req),
+            Kind::Validate => post_validate(st, &sub, rg.as_deref(), &name, req),
             Kind::Get | Kind::Operations => match find_deployment(st, &sub, rg.as_deref(), &name) {
                 None => arm_error(
                     404,
@@ -747,6 +802,77 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
             ),
         },
     })
+}
+
+/// The seeded subscription, as `GET /subscriptions[/{id}]` lists it (another id is a 404
+/// before this is reached).
+fn subscriptions(st: &State, id: Option<&str>) -> Resp {
+    let sub = &st.seed.subscription_id;
+    let one = json!({
+        "id": format!("/subscriptions/{sub}"),
+        "authorizationSource": "RoleBased",
+        "managedByTenants": [],
+        "subscriptionId": sub,
+        "tenantId": st.seed.tenant_id,
+        "displayName": "fake-cloud subscription",
+        "state": "Enabled",
+        "subscriptionPolicies": {
+            "locationPlacementId": "Public_2014-09-01",
+            "quotaId": "PayAsYouGo_2014-09-01",
+            "spendingLimit": "Off",
+        },
+    });
+    match id {
+        None => Resp::json(
+            200,
+            &json!({"value": [one], "count": {"type": "Total", "value": 1}}),
+        ),
+        Some(_) => Resp::json(200, &one),
+    }
+}
+
+/// Preflight: the template is evaluated as a PUT would evaluate it; nothing is deployed.
+fn post_validate(st: &State, sub: &str, rg: Option<&str>, name: &str, req: &Req) -> Resp {
+    let body = match body_object(req) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let location = match require_location(rg, name, &body) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let p = match prepare(st, sub, rg, location.as_deref(), &body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let validated: Vec<Value> = p
+        .resources
+        .iter()
+        .map(|(_, _, id, _)| json!({"id": id}))
+        .collect();
+    let id = match rg {
+        Some(rg) => {
+            format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Resources/deployments/{name}"
+            )
+        }
+        None => format!("/subscriptions/{sub}/providers/Microsoft.Resources/deployments/{name}"),
+    };
+    Resp::json(
+        200,
+        &json!({
+            "id": id,
+            "name": name,
+            "type": "Microsoft.Resources/deployments",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "templateHash": p.template_hash,
+                "parameters": p.params_echo,
+                "mode": p.mode,
+                "validatedResources": validated,
+            },
+        }),
+    )
 }
 
 fn find_deployment<'a>(
@@ -1030,7 +1156,7 @@ fn prepare(
 }
 
 fn body_object(req: &Req) -> Result<Value, Resp> {
-    match req.json() {
+    match crate::util::parse_lenient_json(&req.body) {
         Some(v @ Value::Object(_)) => Ok(v),
         _ => Err(arm_error(
             400,

@@ -231,6 +231,12 @@ pub fn check(
     response_body: &[u8],
 ) -> Vec<String> {
     let label = format!("{method} {path}");
+    // ARM reads JSON with comments and bare names (what `az` sends); judge the JSON it read.
+    let lenient = (service == "arm")
+        .then(|| crate::util::parse_lenient_json(request_body))
+        .flatten()
+        .map(|v| v.to_string().into_bytes());
+    let request_body = lenient.as_deref().unwrap_or(request_body);
     if service == "arm"
         && let Some(v) = check_arm_poll(method, path, status, response_body)
     {

@@ -1,5 +1,7 @@
 //! The Entra ID token endpoint (`POST /{tenant}/oauth2/v2.0/token`, client credentials with a
-//! federated assertion) and the IMDS managed-identity endpoint.
+//! federated assertion), the discovery documents MSAL reads before it asks for a token
+//! (`GET /{tenant}/v2.0/.well-known/openid-configuration`, `GET /common/discovery/instance`) and
+//! the IMDS managed-identity endpoint.
 
 use crate::oidc::{ISSUER, mint, verify};
 use crate::state::{EntraToken, State};
@@ -55,23 +57,87 @@ fn issue(st: &mut State, aud: &str, client_id: &str) -> (String, i64) {
     (token, exp)
 }
 
+/// Whether `segs` is one of the discovery documents [`handle`] serves.
+pub(crate) fn is_discovery(segs: &[&str]) -> bool {
+    matches!(segs, [_, "v2.0", ".well-known", "openid-configuration"])
+        || matches!(segs, [_, "discovery", "instance"])
+}
+
+/// AADSTS90002; `kind` is `invalid_request` at the token endpoint and `invalid_tenant` in
+/// discovery.
+fn tenant_not_found(kind: &str, tenant: &str) -> Resp {
+    error(
+        kind,
+        90002,
+        format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+        ),
+    )
+}
+
+/// The tenant's OpenID Connect metadata (v2.0 endpoints) or the instance discovery answer.
+fn discovery(st: &State, segs: &[String]) -> Resp {
+    let base = st.url.trim_end_matches('/');
+    let tenant = segs.first().map(String::as_str).unwrap_or_default();
+    let host = base.trim_start_matches("https://");
+    if segs.get(1).map(String::as_str) == Some("discovery") {
+        let t = &st.seed.tenant_id;
+        return Resp::json(
+            200,
+            &json!({
+                "tenant_discovery_endpoint": format!("{base}/{t}/v2.0/.well-known/openid-configuration"),
+                "api-version": "1.1",
+                "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+            }),
+        );
+    }
+    let known = ["common", "organizations"].contains(&tenant)
+        || tenant.eq_ignore_ascii_case(&st.seed.tenant_id);
+    if !known {
+        return tenant_not_found("invalid_tenant", tenant);
+    }
+    let t = if tenant.eq_ignore_ascii_case(&st.seed.tenant_id) {
+        st.seed.tenant_id.as_str()
+    } else {
+        "{tenantid}"
+    };
+    Resp::json(
+        200,
+        &json!({
+            "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": format!("{base}/{t}/v2.0"),
+            "request_uri_parameter_supported": false,
+            "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
+            "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
+            "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
+            "tenant_region_scope": null,
+            "cloud_instance_name": "microsoftonline.com",
+        }),
+    )
+}
+
 pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
+    let segs = req.segments();
+    if req.method == "GET" && is_discovery(&segs.iter().map(String::as_str).collect::<Vec<_>>()) {
+        return Some(discovery(st, &segs));
+    }
     if req.method != "POST" {
         return None;
     }
-    let tenant = req.segments().first().cloned().unwrap_or_default();
+    let tenant = segs.first().cloned().unwrap_or_default();
     let form: BTreeMap<String, String> = url::form_urlencoded::parse(&req.body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if !tenant.eq_ignore_ascii_case(&st.seed.tenant_id) {
-        return Some(error(
-            "invalid_request",
-            90002,
-            format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
-            ),
-        ));
+        return Some(tenant_not_found("invalid_request", &tenant));
     }
     if field("grant_type") != "client_credentials" {
         return Some(error(

@@ -18,7 +18,8 @@ fn unauthorized(st: &State, message: &str) -> Resp {
         "www-authenticate",
         format!(
             "Bearer authorization=\"{}/{}\", resource=\"https://vault.azure.net\"",
-            st.url, st.seed.tenant_id
+            st.authority(),
+            st.seed.tenant_id
         ),
     )
 }

@@ -35,6 +35,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// The production host names [`Options::public_hosts`] serves under.
+pub const PUBLIC_HOSTS: [&str; 5] = [
+    "api.github.com",
+    "login.microsoftonline.com",
+    "management.azure.com",
+    "*.vault.azure.net",
+    "token.actions.githubusercontent.com",
+];
+
 /// Start-up options of a [`FakeCloud`].
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -44,6 +53,11 @@ pub struct Options {
     pub ca_file: Option<PathBuf>,
     /// Extra DNS names for the leaf certificate (e.g. `api.github.com`, `*.vault.azure.net`).
     pub extra_hostnames: Vec<String>,
+    /// Serve under the production host names ([`PUBLIC_HOSTS`]), for clients that cannot be
+    /// pointed at other endpoints (the `az` and `gh` CLIs) and reach the fake through a hosts
+    /// file: the certificate names them, absolute URLs in responses use the host the request
+    /// addressed, and Key Vault and ARM challenges name `https://login.microsoftonline.com`.
+    pub public_hosts: bool,
     /// Identities, apps and tokens the fake knows about.
     pub seed: Seed,
     /// Latency added to every non-admin request.
@@ -453,7 +467,11 @@ impl FakeCloud {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let url = format!("https://127.0.0.1:{port}");
-        let tls = tls::generate(&opts.extra_hostnames).map_err(std::io::Error::other)?;
+        let mut hostnames = opts.extra_hostnames.clone();
+        if opts.public_hosts {
+            hostnames.extend(PUBLIC_HOSTS.iter().map(|h| h.to_string()));
+        }
+        let tls = tls::generate(&hostnames).map_err(std::io::Error::other)?;
         if let Some(path) = &opts.ca_file {
             std::fs::write(path, &tls.ca_pem)?;
         }
@@ -466,12 +484,9 @@ impl FakeCloud {
             ),
             None => None,
         };
-        let shared = Arc::new(Mutex::new(state::State::new(
-            opts.seed,
-            url.clone(),
-            opts.latency_ms,
-            log_file,
-        )));
+        let mut state = state::State::new(opts.seed, url.clone(), opts.latency_ms, log_file);
+        state.public_hosts = opts.public_hosts;
+        let shared = Arc::new(Mutex::new(state));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fake-cloud")

@@ -70,7 +70,9 @@ pub(crate) fn classify(path: &str) -> &'static str {
         "oidc"
     } else if path == "/metadata/identity/oauth2/token" {
         "imds"
-    } else if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token" {
+    } else if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token"
+        || crate::entra::is_discovery(&segs)
+    {
         "entra"
     } else if segs[0] == "secrets" {
         "keyvault"
@@ -126,6 +128,17 @@ async fn handle(
         Ok(b) => b.to_bytes().to_vec(),
         Err(_) => return Err(DropConnection),
     };
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        });
     let req = Req {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
@@ -164,6 +177,7 @@ async fn handle(
     };
 
     let mut st = lock(&shared);
+    st.address(host.as_deref());
     let mut entry = LoggedRequest {
         seq: 0,
         at_ms,
@@ -233,7 +247,13 @@ fn dispatch(st: &mut State, service: &str, req: &Req, entry: &mut LoggedRequest)
         _ => crate::github::handle(st, req),
     };
     match handled {
-        Some(r) => (r, matches!(service, "github" | "keyvault" | "arm")),
+        Some(r) => {
+            let described = service != "arm" || !crate::arm::undescribed(req);
+            (
+                r,
+                described && matches!(service, "github" | "keyvault" | "arm"),
+            )
+        }
         None => {
             entry.service = "unknown".into();
             let r = Resp::json(

@@ -41,7 +41,13 @@ pub(crate) struct Secret {
 /// Everything the fake remembers.
 pub(crate) struct State {
     pub seed: Seed,
+    /// Base URL for absolute URLs in responses: the listener's URL, or with `public_hosts`
+    /// `https://{host}` of the request being handled (set per request by the server).
     pub url: String,
+    /// The listener's own URL.
+    pub listener_url: String,
+    /// Serving under the production host names (see `Options::public_hosts`).
+    pub public_hosts: bool,
     pub started: Instant,
     /// HMAC secret for the JWTs the fake mints (OIDC and Entra).
     pub hs_secret: Vec<u8>,
@@ -75,10 +81,29 @@ pub(crate) fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl State {
+    /// Entra authority host that Key Vault and ARM challenges name.
+    pub fn authority(&self) -> &str {
+        if self.public_hosts {
+            "https://login.microsoftonline.com"
+        } else {
+            &self.listener_url
+        }
+    }
+
+    /// Points [`State::url`] at the host a request addressed (with `public_hosts` only).
+    pub fn address(&mut self, host: Option<&str>) {
+        self.url = match host {
+            Some(h) if self.public_hosts => format!("https://{}", h.trim_end_matches(":443")),
+            _ => self.listener_url.clone(),
+        };
+    }
+
     pub fn new(seed: Seed, url: String, latency_ms: u64, log_file: Option<std::fs::File>) -> State {
         let mut s = State {
             seed: Seed::default(),
+            listener_url: url.clone(),
             url,
+            public_hosts: false,
             started: Instant::now(),
             hs_secret: random_hex(64).into_bytes(),
             requests: Vec::new(),

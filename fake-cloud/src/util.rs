@@ -201,9 +201,112 @@ pub(crate) fn claim_i64(v: &Value, name: &str) -> Option<i64> {
     }
 }
 
+/// Parses a request body the way ARM's (Newtonsoft) reader does: JSON, or JSON with comments,
+/// unquoted property names and trailing commas. `az deployment group create` sends such a body:
+/// it splices the template text in as `template:{…}` (unquoted name, comments kept).
+pub(crate) fn parse_lenient_json(text: &[u8]) -> Option<Value> {
+    if let Ok(v) = serde_json::from_slice(text) {
+        return Some(v);
+    }
+    let text = std::str::from_utf8(text).ok()?;
+    serde_json::from_str(&strict_json(text)).ok()
+}
+
+/// Rewrites JSONC into JSON: drops `//` and `/* */` comments and commas before `}`/`]`, and
+/// quotes bare property names. Strings are copied untouched.
+fn strict_json(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' => {
+                // A string: copied (single quotes become double quotes).
+                let quote = c;
+                out.push('"');
+                i += 1;
+                while i < chars.len() && chars[i] != quote {
+                    if chars[i] == '\\' && i + 1 < chars.len() {
+                        // `\'` is JSON's `'`; other escapes are JSON's own.
+                        if chars[i + 1] != '\'' {
+                            out.push('\\');
+                        }
+                        i += 1;
+                    } else if chars[i] == '"' {
+                        out.push('\\');
+                    }
+                    out.push(chars[i]);
+                    i += 1;
+                }
+                out.push('"');
+                i += 1;
+            }
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            ',' => {
+                let next = chars[i + 1..].iter().find(|c| !c.is_whitespace()).copied();
+                if !matches!(next, Some('}' | ']')) {
+                    out.push(',');
+                }
+                i += 1;
+            }
+            c if c.is_alphabetic() || c == '_' || c == '$' => {
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
+                {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                let is_name = chars[i..]
+                    .iter()
+                    .find(|c| !c.is_whitespace())
+                    .is_some_and(|c| *c == ':');
+                if is_name {
+                    out.push('"');
+                    out.push_str(&word);
+                    out.push('"');
+                } else {
+                    out.push_str(&word);
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lenient_json_reads_what_az_sends() {
+        let body = "{\"properties\": {\"mode\": \"Incremental\", template:{\r\n  // a comment\r\n  \"$schema\": \"https://x/y.json#\", /* block */ \"a\": [1, 2,],\r\n 'b': 'it\\'s \"q\"', \"c\": true, \"u\": \"http://not/a/comment\",}}}";
+        let v = parse_lenient_json(body.as_bytes()).unwrap();
+        let t = &v["properties"]["template"];
+        assert_eq!(t["$schema"], "https://x/y.json#");
+        assert_eq!(t["a"], serde_json::json!([1, 2]));
+        assert_eq!(t["b"], "it's \"q\"");
+        assert_eq!(t["c"], true);
+        assert_eq!(t["u"], "http://not/a/comment");
+        assert_eq!(v["properties"]["mode"], "Incremental");
+        assert!(parse_lenient_json(b"{not json").is_none());
+    }
 
     #[test]
     fn iso_and_decode() {
