@@ -70,12 +70,13 @@ pub(crate) fn classify(path: &str) -> &'static str {
         "oidc"
     } else if path == "/metadata/identity/oauth2/token" {
         "imds"
+    } else if segs[0] == "secrets" {
+        // Before Entra's routes: a secret may be named `discovery`.
+        "keyvault"
     } else if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token"
         || crate::entra::is_discovery(&segs)
     {
         "entra"
-    } else if segs[0] == "secrets" {
-        "keyvault"
     } else if segs[0].eq_ignore_ascii_case("subscriptions") {
         "arm"
     } else {

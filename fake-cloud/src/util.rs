@@ -255,8 +255,7 @@ fn strict_json(text: &str) -> String {
                 i += 2;
             }
             ',' => {
-                let next = chars[i + 1..].iter().find(|c| !c.is_whitespace()).copied();
-                if !matches!(next, Some('}' | ']')) {
+                if !matches!(next_significant(&chars, i + 1), Some('}' | ']')) {
                     out.push(',');
                 }
                 i += 1;
@@ -290,6 +289,28 @@ fn strict_json(text: &str) -> String {
     out
 }
 
+/// The first character from `i` on that is neither whitespace nor inside a comment.
+fn next_significant(chars: &[char], mut i: usize) -> Option<char> {
+    loop {
+        match (chars.get(i), chars.get(i + 1)) {
+            (Some(c), _) if c.is_whitespace() => i += 1,
+            (Some('/'), Some('/')) => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            (Some('/'), Some('*')) => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    i += 1;
+                }
+                i += 2;
+            }
+            (c, _) => return c.copied(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +327,9 @@ mod tests {
         assert_eq!(t["u"], "http://not/a/comment");
         assert_eq!(v["properties"]["mode"], "Incremental");
         assert!(parse_lenient_json(b"{not json").is_none());
+        // A trailing comma followed by a comment is still a trailing comma.
+        let v = parse_lenient_json(b"{\"a\": [1, /* x */ ], \"b\": 2, // last\n}").unwrap();
+        assert_eq!(v, serde_json::json!({"a": [1], "b": 2}));
     }
 
     #[test]
