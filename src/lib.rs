@@ -31,6 +31,9 @@ pub use error::{Error, Result};
 use crate::runtime::Runtime;
 use crate::secret::Secret;
 
+/// Owner and repository (lower-cased) an installation was looked up for.
+type InstallationTarget = (String, Option<String>);
+
 /// What the commands of one step share: inputs, the HTTP client, the GitHub and Azure clients
 /// (created on first use), the outputs of earlier commands, and the tokens to revoke at the end.
 pub struct Step {
@@ -51,10 +54,16 @@ pub struct Step {
     pub app_facts: Mutex<(Option<String>, Option<u64>)>,
     github: OnceCell<github::GitHub>,
     azure: OnceCell<(azure_auth::Cloud, Arc<dyn TokenCredential>)>,
+    azure_key_vault: OnceCell<(azure_auth::Cloud, Arc<dyn TokenCredential>)>,
     tokens: Mutex<Vec<Secret>>,
     app_token:
         tokio::sync::Mutex<Option<(u64, bool, github::InstallationToken, std::time::Instant)>>,
     deployment_outputs: Mutex<Vec<(String, bool)>>,
+    /// Told when the step first creates its GitHub or Azure client: the running command has
+    /// accepted its inputs, so signing in ahead is no longer premature.
+    contact: tokio::sync::Notify,
+    /// Installations found by owner and repository, so the commands of a step look once.
+    installations: tokio::sync::Mutex<Vec<(InstallationTarget, github::Installation)>>,
 }
 
 impl Step {
@@ -62,32 +71,101 @@ impl Step {
     pub async fn github(&self) -> Result<&github::GitHub> {
         self.github
             .get_or_try_init(|| async {
+                self.contact.notify_one();
                 github::GitHub::new(self.http.clone(), &self.inputs.github_api_url()?)
             })
             .await
     }
 
-    /// The Azure cloud and credential chosen by the Azure inputs.
+    /// The Azure cloud and the credential for Azure Resource Manager, chosen by the Azure inputs.
     pub async fn azure(&self) -> Result<&(azure_auth::Cloud, Arc<dyn TokenCredential>)> {
-        self.azure
-            .get_or_try_init(|| async {
-                let i = &self.inputs;
-                let cloud = azure_auth::Cloud::resolve(
-                    Inputs::text(&i.azure_environment).as_deref(),
-                    Inputs::text(&i.azure_authority_host).as_deref(),
-                    Inputs::text(&i.azure_resource_manager_url).as_deref(),
-                    Inputs::text(&i.azure_audience).as_deref(),
-                )?;
-                let identity = azure_auth::AzureIdentity {
-                    method: azure_auth::AuthMethod::parse(Inputs::text(&i.azure_auth).as_deref())?,
-                    client_id: Inputs::text(&i.azure_client_id),
-                    tenant_id: Inputs::text(&i.azure_tenant_id),
-                    cloud: cloud.clone(),
-                };
-                let credential = azure_auth::credential(&identity, &self.http)?;
-                Ok((cloud, credential))
-            })
+        self.azure.get_or_try_init(|| self.new_credential()).await
+    }
+
+    /// The Azure cloud and the credential for Key Vault. Each resource has a credential (and
+    /// token cache) of its own: the cache holds its lock while it fetches, so with one shared
+    /// credential a Key Vault request would wait for an ARM token being fetched ahead.
+    pub async fn azure_key_vault(&self) -> Result<&(azure_auth::Cloud, Arc<dyn TokenCredential>)> {
+        self.azure_key_vault
+            .get_or_try_init(|| self.new_credential())
             .await
+    }
+
+    async fn new_credential(&self) -> Result<(azure_auth::Cloud, Arc<dyn TokenCredential>)> {
+        self.contact.notify_one();
+        let i = &self.inputs;
+        let cloud = azure_auth::Cloud::resolve(
+            Inputs::text(&i.azure_environment).as_deref(),
+            Inputs::text(&i.azure_authority_host).as_deref(),
+            Inputs::text(&i.azure_resource_manager_url).as_deref(),
+            Inputs::text(&i.azure_audience).as_deref(),
+        )?;
+        let identity = azure_auth::AzureIdentity {
+            method: azure_auth::AuthMethod::parse(Inputs::text(&i.azure_auth).as_deref())?,
+            client_id: Inputs::text(&i.azure_client_id),
+            tenant_id: Inputs::text(&i.azure_tenant_id),
+            cloud: cloud.clone(),
+        };
+        let credential = azure_auth::credential(&identity, &self.http)?;
+        Ok((cloud, credential))
+    }
+
+    /// The App's installation for `owner` (and `repository`), looked up once per step.
+    pub async fn find_installation(
+        &self,
+        jwt: &Secret,
+        app_id: &str,
+        owner: &str,
+        repository: Option<&str>,
+    ) -> Result<github::Installation> {
+        let key = (
+            owner.to_ascii_lowercase(),
+            repository.map(str::to_ascii_lowercase),
+        );
+        let mut cache = self.installations.lock().await;
+        if let Some((_, found)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(found.clone());
+        }
+        let found = self
+            .github()
+            .await?
+            .find_installation(jwt, app_id, owner, repository)
+            .await?;
+        cache.push((key, found.clone()));
+        Ok(found)
+    }
+
+    /// Signs in to Azure for every scope the commands will need, so the tokens are ready (in the
+    /// credential's cache) when the commands ask: this runs beside the commands and overlaps
+    /// the sign-in round trips with GitHub's. Failures are left for the command that needs the
+    /// token to meet and report. It waits for the first command to reach out: a step whose
+    /// inputs are refused sends nothing.
+    async fn prewarm(&self, commands: &[Command]) {
+        let needs_vault = commands.contains(&Command::RotateKey);
+        let needs_arm = commands
+            .iter()
+            .any(|c| matches!(c, Command::Deploy | Command::BuildImage))
+            || (needs_vault && Inputs::text(&self.inputs.jobs).is_some());
+        if !needs_vault && !needs_arm {
+            return;
+        }
+        self.contact.notified().await;
+        let vault = async {
+            if let (true, Ok((cloud, credential))) = (needs_vault, self.azure_key_vault().await) {
+                let scope = format!("https://{}/.default", cloud.key_vault_suffix);
+                let _ = credential.get_token(&[scope.as_str()], None).await;
+            }
+        };
+        let arm = async {
+            if let (true, Ok((cloud, credential))) = (needs_arm, self.azure().await) {
+                let scope = format!(
+                    "{}/.default",
+                    cloud.resource_manager.as_str().trim_end_matches('/')
+                );
+                let _ = credential.get_token(&[scope.as_str()], None).await;
+            }
+        };
+        tokio::join!(vault, arm);
     }
 
     /// Remembers an installation token for revocation at the end of the step.
@@ -225,28 +303,40 @@ pub async fn run(inputs: Inputs) -> Result<()> {
         app_facts: Mutex::new((None, None)),
         github: OnceCell::new(),
         azure: OnceCell::new(),
+        azure_key_vault: OnceCell::new(),
         tokens: Mutex::new(Vec::new()),
         app_token: tokio::sync::Mutex::new(None),
         deployment_outputs: Mutex::new(Vec::new()),
+        installations: tokio::sync::Mutex::new(Vec::new()),
+        contact: tokio::sync::Notify::new(),
     };
     if dry_run {
         crate::say!("dry-run: reading everything, writing nothing");
     }
-    let mut result = Ok(());
-    for command in commands {
-        rt.group(command.name());
-        let outcome = match command {
-            Command::RotateKey => commands::rotate_key::run(&step).await,
-            Command::BuildImage => commands::build_image::run(&step).await,
-            Command::Deploy => commands::deploy::run(&step).await,
-            Command::SetVariables => commands::set_variables::run(&step).await,
-        };
-        rt.end_group();
-        if let Err(e) = outcome {
-            result = Err(e);
-            break;
+    let work = async {
+        for command in &commands {
+            rt.group(command.name());
+            let outcome = match command {
+                Command::RotateKey => commands::rotate_key::run(&step).await,
+                Command::BuildImage => commands::build_image::run(&step).await,
+                Command::Deploy => commands::deploy::run(&step).await,
+                Command::SetVariables => commands::set_variables::run(&step).await,
+            };
+            rt.end_group();
+            outcome?;
         }
-    }
+        Ok(())
+    };
+    // The Azure sign-in runs beside the commands and is dropped when they are done.
+    let warm = step.prewarm(&commands);
+    tokio::pin!(work, warm);
+    let mut warming = true;
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            () = &mut warm, if warming => warming = false,
+        }
+    };
     step.revoke_tokens().await;
     crate::debug!("{} HTTP request(s) sent", step.http.request_count());
     if let Err(e) = rt.flush_summary() {

@@ -278,25 +278,27 @@ pub async fn run(step: &Step) -> Result<()> {
         if let Some(after) = retry_after {
             wait = after;
         }
-        progress
-            .poll(&arm, &req.scope.operations_path(&req.name), started)
-            .await?;
         if is_terminal(&state) {
             break state;
         }
+        progress
+            .poll(&arm, &req.scope.operations_path(&req.name), started)
+            .await?;
         progress.heartbeat(&state, started);
     };
 
-    let result = arm
-        .send(Method::Get, &path, Some(DEPLOYMENTS_API), None)
-        .await?;
+    // The finished deployment and a last look at its operations (so every final state is
+    // logged) are independent reads: both at once.
+    let operations_path = req.scope.operations_path(&req.name);
+    let (result, last_look) = tokio::join!(
+        arm.send(Method::Get, &path, Some(DEPLOYMENTS_API), None),
+        progress.poll(&arm, &operations_path, started)
+    );
+    let result = result?;
     if result.status >= 400 {
         return Err(arm_error("reading the finished deployment", &result));
     }
-    // A last look at the operations, so every final state is logged.
-    progress
-        .poll(&arm, &req.scope.operations_path(&req.name), started)
-        .await?;
+    last_look?;
     let props = &result.body["properties"];
     let state = props["provisioningState"]
         .as_str()

@@ -127,25 +127,41 @@ pub async fn run(step: &Step) -> Result<()> {
     let req = Request::from_inputs(&step.inputs)?;
     say!("Key fingerprint: {}", req.key.fingerprint());
 
-    let verified_app = if req.verify_key {
-        Some(verify(step, &req).await?)
-    } else {
-        say!("verify-key is false: the key is not checked against GitHub");
-        None
+    let name = &req.secret_name;
+    // GitHub's verdict on the key and what the vault holds are independent reads: both at once.
+    // The vault side logs nothing until both are in, so the log reads the same every run.
+    let github_side = async {
+        if req.verify_key {
+            verify(step, &req).await.map(Some)
+        } else {
+            say!("verify-key is false: the key is not checked against GitHub");
+            Ok(None)
+        }
     };
+    let vault_side = async {
+        let (cloud, credential) = step.azure_key_vault().await?;
+        let url = vault_url(&req.vault, &cloud.key_vault_suffix)?;
+        let kv = KeyVault::new(url, &cloud.key_vault_suffix, credential.clone(), &step.http)?;
+        let latest = kv.latest(name).await?;
+        // The versions to retire later are the enabled ones other than the live one; a version
+        // stored by this run is the live one, so the list read now is the list needed then.
+        let versions = if req.disable_previous {
+            Some(kv.versions(name).await?)
+        } else {
+            None
+        };
+        Ok::<_, Error>((kv, latest, versions))
+    };
+    let (verified, read) = tokio::join!(github_side, vault_side);
+    // A key GitHub rejects is the first thing to fix, whatever the vault said.
+    let verified_app = verified?;
+    let (kv, latest, versions) = read?;
     let app_id_tag = verified_app
         .clone()
         .or_else(|| req.app_id.clone())
         .unwrap_or_default();
-
-    let (cloud, credential) = step.azure().await?;
-    let url = vault_url(&req.vault, &cloud.key_vault_suffix)?;
-    let kv = KeyVault::new(url, &cloud.key_vault_suffix, credential.clone(), &step.http)?;
-    let name = &req.secret_name;
     let secret_uri = kv.secret_uri(name);
     say!("Key Vault secret: {secret_uri}");
-
-    let latest = kv.latest(name).await?;
     let current = match &latest {
         Latest::Found(s) => Some(s),
         _ => None,
@@ -210,6 +226,7 @@ pub async fn run(step: &Step) -> Result<()> {
 
     // Switch the named jobs to the live version before anything is disabled.
     if !req.jobs.is_empty() && !live_version.is_empty() {
+        let (cloud, credential) = step.azure().await?;
         let arm = Arm::new(
             cloud.resource_manager.clone(),
             credential.clone(),
@@ -238,8 +255,7 @@ pub async fn run(step: &Step) -> Result<()> {
 
     // Retire the others only now that the new version is stored and the jobs use it.
     let mut disabled: Vec<String> = Vec::new();
-    if req.disable_previous && !live_version.is_empty() {
-        let versions = kv.versions(name).await?;
+    if let (Some(versions), false) = (&versions, live_version.is_empty()) {
         let to_disable: Vec<_> = versions
             .iter()
             .filter(|v| v.enabled && v.version != live_version)
@@ -480,7 +496,7 @@ async fn verify(step: &Step, req: &Request) -> Result<String> {
             let repository = step.inputs.repository_or_env()?;
             match owner {
                 None => None,
-                Some(owner) => match gh
+                Some(owner) => match step
                     .find_installation(&jwt, &app_id, &owner, repository.as_deref())
                     .await
                 {

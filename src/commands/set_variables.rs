@@ -86,7 +86,7 @@ pub async fn run(step: &Step) -> Result<()> {
     say!("{} variable(s) for {}", desired.len(), scope.describe());
 
     let gh = step.github().await?;
-    let token = token(step, gh, &scope).await?;
+    let token = token(step, &scope).await?;
     let base = match &scope {
         Scope::Repository(r) => format!("/repos/{r}/actions/variables"),
         Scope::Organization { org, .. } => format!("/orgs/{org}/actions/variables"),
@@ -471,7 +471,7 @@ pub fn upper_snake(name: &str) -> String {
 }
 
 /// The token that writes: `github-token`, else an installation token of the App for the target.
-async fn token(step: &Step, gh: &GitHub, scope: &Scope) -> Result<Secret> {
+async fn token(step: &Step, scope: &Scope) -> Result<Secret> {
     let i = &step.inputs;
     if let Some(t) = Inputs::text(&i.github_token) {
         return Ok(Secret::masked(t));
@@ -500,7 +500,7 @@ async fn token(step: &Step, gh: &GitHub, scope: &Scope) -> Result<Secret> {
                     Some(r.clone()),
                 ),
             };
-            gh.find_installation(&jwt, &app_id, &owner, repository.as_deref())
+            step.find_installation(&jwt, &app_id, &owner, repository.as_deref())
                 .await?
                 .id
         }

@@ -3,6 +3,7 @@
 
 mod action_yml;
 mod build_image;
+mod concurrency;
 #[cfg(feature = "docker-tests")]
 mod container;
 mod deploy;
