@@ -42,6 +42,17 @@ pub struct VersionInfo {
     pub enabled: bool,
     /// Creation time.
     pub created: Option<OffsetDateTime>,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The latest version in a list of versions (oldest first), as `GET /secrets/{name}` would
+/// answer it: the one created last. `None` when the list is empty or two versions share the
+/// latest creation time (Key Vault keeps whole seconds), so that only the vault can tell.
+pub fn newest(versions: &[VersionInfo]) -> Option<&VersionInfo> {
+    let last = versions.last()?;
+    let tied = versions.len() > 1 && versions[versions.len() - 2].created == last.created;
+    (!tied && last.created.is_some()).then_some(last)
 }
 
 /// What the latest version of a secret is.
@@ -168,6 +179,7 @@ impl KeyVault {
                     version: version_of(p.id.as_deref()),
                     enabled: attrs.enabled.unwrap_or(true),
                     created: attrs.created,
+                    tags: p.tags.unwrap_or_default().into_iter().collect(),
                 }
             })
             .collect();
@@ -337,6 +349,27 @@ fn error_code(e: &azure_core::Error) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn version(id: &str, created: i64) -> VersionInfo {
+        VersionInfo {
+            version: id.into(),
+            enabled: true,
+            created: OffsetDateTime::from_unix_timestamp(created).ok(),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_newest_version_is_the_one_created_last_unless_the_second_is_shared() {
+        assert!(newest(&[]).is_none());
+        let one = [version("a", 10)];
+        assert_eq!(newest(&one).map(|v| v.version.as_str()), Some("a"));
+        let two = [version("a", 10), version("b", 11)];
+        assert_eq!(newest(&two).map(|v| v.version.as_str()), Some("b"));
+        // Same second: the list's order says nothing, only the vault can tell.
+        let tied = [version("a", 10), version("b", 11), version("c", 11)];
+        assert!(newest(&tied).is_none());
+    }
 
     #[test]
     fn vault_names_become_urls() {

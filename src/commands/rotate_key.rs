@@ -11,7 +11,7 @@ use crate::cli::Inputs;
 use crate::error::{Error, Result};
 use crate::github::{GitHub, Installation};
 use crate::key::{AppKey, fingerprint_of};
-use crate::keyvault::{KeyVault, Latest, vault_url};
+use crate::keyvault::{KeyVault, Latest, newest, vault_url};
 use crate::runtime::markdown_table;
 use crate::{Step, say};
 
@@ -122,6 +122,20 @@ impl Request {
     }
 }
 
+/// The live (latest) version as the vault side found it.
+enum Live {
+    /// No secret of that name.
+    Missing,
+    /// The latest version is disabled.
+    Disabled,
+    /// The latest version, and the fingerprint of the key it holds when known.
+    Found {
+        version: String,
+        created: Option<OffsetDateTime>,
+        fingerprint: Option<String>,
+    },
+}
+
 /// Runs `rotate-key`.
 pub async fn run(step: &Step) -> Result<()> {
     let req = Request::from_inputs(&step.inputs)?;
@@ -142,15 +156,35 @@ pub async fn run(step: &Step) -> Result<()> {
         let (cloud, credential) = step.azure_key_vault().await?;
         let url = vault_url(&req.vault, &cloud.key_vault_suffix)?;
         let kv = KeyVault::new(url, &cloud.key_vault_suffix, credential.clone(), &step.http)?;
-        let latest = kv.latest(name).await?;
+        // The version list says which version is live and, from the fingerprint tag this
+        // action writes, which key it holds: the value is read only when the list cannot tell
+        // (a version stored by other means, or two versions created in the same second).
         // The versions to retire later are the enabled ones other than the live one; a version
-        // stored by this run is the live one, so the list read now is the list needed then.
-        let versions = if req.disable_previous {
-            Some(kv.versions(name).await?)
-        } else {
-            None
+        // stored by this run becomes the live one, so the list read now is the list needed then.
+        let versions = kv.versions(name).await?;
+        let live = match newest(&versions) {
+            None if versions.is_empty() => Live::Missing,
+            Some(v) if !v.enabled => Live::Disabled,
+            Some(v) if v.tags.contains_key(FINGERPRINT_TAG) => Live::Found {
+                version: v.version.clone(),
+                created: v.created,
+                fingerprint: v.tags.get(FINGERPRINT_TAG).cloned(),
+            },
+            _ => match kv.latest(name).await? {
+                Latest::Missing => Live::Missing,
+                Latest::Disabled => Live::Disabled,
+                Latest::Found(s) => Live::Found {
+                    fingerprint: s
+                        .tags
+                        .get(FINGERPRINT_TAG)
+                        .cloned()
+                        .or_else(|| fingerprint_of(s.value.expose())),
+                    version: s.version,
+                    created: s.created,
+                },
+            },
         };
-        Ok::<_, Error>((kv, latest, versions))
+        Ok::<_, Error>((kv, live, versions))
     };
     let (verified, read) = tokio::join!(github_side, vault_side);
     // A key GitHub rejects is the first thing to fix, whatever the vault said.
@@ -163,43 +197,37 @@ pub async fn run(step: &Step) -> Result<()> {
     let secret_uri = kv.secret_uri(name);
     say!("Key Vault secret: {secret_uri}");
     let current = match &latest {
-        Latest::Found(s) => Some(s),
+        Live::Found {
+            version, created, ..
+        } => Some((version, *created)),
         _ => None,
     };
-    let stored_fingerprint = current.and_then(|s| {
-        s.tags
-            .get(FINGERPRINT_TAG)
-            .cloned()
-            .or_else(|| fingerprint_of(s.value.expose()))
-    });
+    let stored_fingerprint = match &latest {
+        Live::Found { fingerprint, .. } => fingerprint.clone(),
+        _ => None,
+    };
     let unchanged = stored_fingerprint.as_deref() == Some(req.key.fingerprint());
     let mut done: Vec<String> = Vec::new();
 
     let (live_version, live_created, rotated) = match (unchanged, current) {
-        (true, Some(cur)) => {
-            say!(
-                "Unchanged: version {} already holds this key; nothing to store",
-                cur.version
-            );
-            (cur.version.clone(), cur.created, false)
+        (true, Some((version, created))) => {
+            say!("Unchanged: version {version} already holds this key; nothing to store");
+            (version.clone(), created, false)
         }
         _ => {
             match &latest {
-                Latest::Missing => say!("The secret does not exist yet: storing the first version"),
-                Latest::Disabled => {
+                Live::Missing => say!("The secret does not exist yet: storing the first version"),
+                Live::Disabled => {
                     say!("The latest version is disabled: storing the key as a new version")
                 }
-                Latest::Found(cur) => say!(
-                    "The key changed (version {} holds {}): storing a new version",
-                    cur.version,
+                Live::Found { version, .. } => say!(
+                    "The key changed (version {version} holds {}): storing a new version",
                     stored_fingerprint.as_deref().unwrap_or("an unreadable key")
                 ),
             }
             if step.dry_run {
                 say!("dry-run: would store a new version of {name}");
-                let (v, c) = current
-                    .map(|c| (c.version.clone(), c.created))
-                    .unwrap_or_default();
+                let (v, c) = current.map(|(v, c)| (v.clone(), c)).unwrap_or_default();
                 (v, c, false)
             } else {
                 let mut tags = BTreeMap::new();
@@ -255,7 +283,7 @@ pub async fn run(step: &Step) -> Result<()> {
 
     // Retire the others only now that the new version is stored and the jobs use it.
     let mut disabled: Vec<String> = Vec::new();
-    if let (Some(versions), false) = (&versions, live_version.is_empty()) {
+    if req.disable_previous && !live_version.is_empty() {
         let to_disable: Vec<_> = versions
             .iter()
             .filter(|v| v.enabled && v.version != live_version)

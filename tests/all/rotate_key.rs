@@ -408,3 +408,49 @@ fn normalize(text: &str, ctx: &TestContext, versions: &[&str]) -> String {
         .join("\n")
         + "\n"
 }
+
+#[test]
+fn an_unchanged_key_is_recognised_from_the_version_list_without_reading_the_value() {
+    let ctx = TestContext::new();
+    ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[])
+        .assert_ok();
+    let before = ctx.fake.requests().len();
+    let run = ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[]);
+    run.assert_ok();
+    assert_eq!(run.output("rotated"), "false");
+    let vault: Vec<String> = ctx.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.service == "keyvault")
+        .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+        .collect();
+    // The version list (its first try meets the challenge); the value is never fetched.
+    assert_eq!(
+        vault,
+        [
+            format!("GET /secrets/{SECRET}/versions 401"),
+            format!("GET /secrets/{SECRET}/versions 200"),
+        ],
+        "{vault:?}"
+    );
+}
+
+#[test]
+fn a_version_stored_by_other_means_is_compared_by_its_value() {
+    // No fingerprint tag (stored by `az keyvault secret set`, say): the value decides.
+    let ctx = TestContext::new();
+    ctx.fake.put_secret_version(
+        SECRET,
+        NewSecretVersion {
+            value: fixture("app1.pkcs8.pem"),
+            ..NewSecretVersion::default()
+        },
+    );
+    let run = ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[]);
+    run.assert_ok();
+    assert_eq!(run.output("rotated"), "false", "{}", run.log());
+    assert!(ctx.kv_writes().is_empty());
+
+    let run = ctx.run(&ctx.rotate_inputs("app1-new.pkcs1.pem"), &[]);
+    run.assert_ok();
+    assert_eq!(run.output("rotated"), "true", "{}", run.log());
+}
