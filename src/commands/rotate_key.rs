@@ -502,7 +502,30 @@ async fn verify(step: &Step, req: &Request) -> Result<String> {
     let app_id = req.app_id.clone().unwrap_or_default();
     let gh = step.github().await?;
     let jwt = GitHub::app_jwt(&app_id, &req.key)?;
-    let app = gh.app(&jwt, &app_id, &req.key).await?;
+    // The App and its installation are looked up at once (both with the App's JWT); the App's
+    // answer is judged first.
+    let lookup = async {
+        match req.installation_id {
+            Some(id) => gh.installation(&jwt, &app_id, id).await.map(Ok),
+            None => {
+                let owner = step.inputs.owner_or_default()?;
+                let repository = step.inputs.repository_or_env()?;
+                let Some(owner) = owner else {
+                    return Ok(Err(None));
+                };
+                match step
+                    .find_installation(&jwt, &app_id, &owner, repository.as_deref())
+                    .await
+                {
+                    Ok(inst) => Ok(Ok(inst)),
+                    Err(Error::NotInstalled { target, .. }) => Ok(Err(Some(target))),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    };
+    let (app, installation) = tokio::join!(gh.app(&jwt, &app_id, &req.key), lookup);
+    let app = app?;
     let matches = app.id.to_string() == app_id || app.client_id.as_deref() == Some(app_id.as_str());
     if !matches {
         return Err(Error::AppMismatch {
@@ -516,29 +539,15 @@ async fn verify(step: &Step, req: &Request) -> Result<String> {
         app.id,
         app.slug.as_deref().unwrap_or(&app.name)
     );
-
-    let installation = match req.installation_id {
-        Some(id) => Some(gh.installation(&jwt, &app_id, id).await?),
-        None => {
-            let owner = step.inputs.owner_or_default()?;
-            let repository = step.inputs.repository_or_env()?;
-            match owner {
-                None => None,
-                Some(owner) => match step
-                    .find_installation(&jwt, &app_id, &owner, repository.as_deref())
-                    .await
-                {
-                    Ok(inst) => Some(inst),
-                    Err(Error::NotInstalled { target, .. }) => {
-                        step.rt.warning(&format!(
-                            "GitHub App {} is not installed on {target}: runners cannot register until it is (App settings → Install App)",
-                            app.id
-                        ));
-                        None
-                    }
-                    Err(e) => return Err(e),
-                },
-            }
+    let installation = match installation? {
+        Ok(inst) => Some(inst),
+        Err(None) => None,
+        Err(Some(target)) => {
+            step.rt.warning(&format!(
+                "GitHub App {} is not installed on {target}: runners cannot register until it is (App settings → Install App)",
+                app.id
+            ));
+            None
         }
     };
     if let Some(inst) = &installation {

@@ -112,3 +112,17 @@ fn a_refused_input_of_a_later_command_still_signs_in_nowhere_first() {
     assert_eq!(run.code, 2, "{}", run.log());
     assert!(ctx.fake.requests().is_empty(), "{:?}", ctx.fake.requests());
 }
+
+#[test]
+fn the_app_and_its_installation_are_looked_up_together() {
+    let ctx = ctx();
+    let run = ctx.run(&pipeline(&ctx), &[]);
+    run.assert_ok();
+    let log = ctx.fake.requests();
+    let app = find(&log, |r| r.path == "/app");
+    let installation = find(&log, |r| r.path.ends_with("/installation"));
+    assert!(
+        installation[0].at_ms < app[0].done_ms,
+        "the installation lookup waited for GET /app: {app:?} {installation:?}"
+    );
+}
