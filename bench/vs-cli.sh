@@ -21,7 +21,8 @@
 #   bench/vs-cli.sh [ROUNDS] [LATENCIES_MS]     (default 5 "0 50"; needs root: port 443, unshare)
 # The CLIs are installed once into bench/.venv-az and bench/.venv-gh (pinned versions below).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 rounds=${1:-5}
 latencies=${2:-"0 50"}
 AZURE_CLI_VERSION=2.91.0
@@ -45,7 +46,7 @@ if [ -z "${ACA_BENCH_IN_NS:-}" ]; then
   cargo build --quiet --locked -p fake-cloud
   docker_ok=0
   if docker info >/dev/null 2>&1; then scripts/build-image.sh >/dev/null && docker_ok=1; fi
-  ACA_BENCH_IN_NS=1 ACA_BENCH_DOCKER=$docker_ok exec unshare -m bash "$0" "$rounds" "$latencies"
+  ACA_BENCH_IN_NS=1 ACA_BENCH_DOCKER=$docker_ok exec unshare -m bash "$self" "$rounds" "$latencies"
 fi
 
 bin=$PWD/target/x86_64-unknown-linux-gnu/release/aca-runner-action
@@ -59,6 +60,9 @@ trap '[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 hosts="api.github.com login.microsoftonline.com management.azure.com benchvault.vault.azure.net token.actions.githubusercontent.com"
 printf '127.0.0.1 localhost\n::1 localhost\n127.0.0.1 %s\n' "$hosts" >"$work/hosts"
+# Only ever inside the private mount namespace: the machine's /etc/hosts stays as it is.
+[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ] ||
+  { echo "not in a private mount namespace; run bench/vs-cli.sh itself" >&2; exit 2; }
 mount --bind "$work/hosts" /etc/hosts
 
 TENANT=11111111-1111-1111-1111-111111111111

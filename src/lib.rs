@@ -146,7 +146,12 @@ impl Step {
             .iter()
             .any(|c| matches!(c, Command::Deploy | Command::BuildImage))
             || (needs_vault && Inputs::text(&self.inputs.jobs).is_some());
-        if !needs_vault && !needs_arm {
+        // The Azure CLI credential keeps no cache: asking ahead would only run `az` twice.
+        let cli = matches!(
+            azure_auth::AuthMethod::parse(Inputs::text(&self.inputs.azure_auth).as_deref()),
+            Ok(azure_auth::AuthMethod::Cli)
+        );
+        if cli || (!needs_vault && !needs_arm) {
             return;
         }
         self.contact.notified().await;

@@ -143,7 +143,7 @@ pub async fn run(step: &Step) -> Result<()> {
 
     let name = &req.secret_name;
     // GitHub's verdict on the key and what the vault holds are independent reads: both at once.
-    // The vault side logs nothing until both are in, so the log reads the same every run.
+    // The vault side prints nothing of its own until both are in (only retry notices, if any).
     let github_side = async {
         if req.verify_key {
             verify(step, &req).await.map(Some)
@@ -161,9 +161,15 @@ pub async fn run(step: &Step) -> Result<()> {
         // (a version stored by other means, or two versions created in the same second).
         // The versions to retire later are the enabled ones other than the live one; a version
         // stored by this run becomes the live one, so the list read now is the list needed then.
-        let versions = kv.versions(name).await?;
+        // Without disable-previous-versions the list is not needed, and listing is a right a
+        // vault may not grant: read the latest value alone then.
+        let versions = if req.disable_previous {
+            kv.versions(name).await?
+        } else {
+            Vec::new()
+        };
         let live = match newest(&versions) {
-            None if versions.is_empty() => Live::Missing,
+            None if versions.is_empty() && req.disable_previous => Live::Missing,
             Some(v) if !v.enabled => Live::Disabled,
             Some(v) if v.tags.contains_key(FINGERPRINT_TAG) => Live::Found {
                 version: v.version.clone(),
@@ -186,9 +192,14 @@ pub async fn run(step: &Step) -> Result<()> {
         };
         Ok::<_, Error>((kv, live, versions))
     };
-    let (verified, read) = tokio::join!(github_side, vault_side);
-    // A key GitHub rejects is the first thing to fix, whatever the vault said.
-    let verified_app = verified?;
+    // A key GitHub rejects is the first thing to fix, whatever the vault says: GitHub's error
+    // ends the command at once (the vault side is dropped); the vault's waits for GitHub's
+    // verdict.
+    tokio::pin!(github_side, vault_side);
+    let (verified_app, read) = tokio::select! {
+        verified = &mut github_side => (verified?, vault_side.await),
+        read = &mut vault_side => (github_side.await?, read),
+    };
     let (kv, latest, versions) = read?;
     let app_id_tag = verified_app
         .clone()

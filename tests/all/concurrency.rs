@@ -102,18 +102,6 @@ fn the_finished_deployment_and_its_operations_are_read_together() {
 }
 
 #[test]
-fn a_refused_input_of_a_later_command_still_signs_in_nowhere_first() {
-    // The sign-in ahead starts only once a command reaches out; a step refused at its first
-    // command's inputs sends nothing.
-    let ctx = ctx();
-    let mut inputs = pipeline(&ctx);
-    inputs.insert("secret-name", "not a valid name!".into());
-    let run = ctx.run(&inputs, &[]);
-    assert_eq!(run.code, 2, "{}", run.log());
-    assert!(ctx.fake.requests().is_empty(), "{:?}", ctx.fake.requests());
-}
-
-#[test]
 fn the_app_and_its_installation_are_looked_up_together() {
     let ctx = ctx();
     let run = ctx.run(&pipeline(&ctx), &[]);

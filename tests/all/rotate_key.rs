@@ -454,3 +454,56 @@ fn a_version_stored_by_other_means_is_compared_by_its_value() {
     run.assert_ok();
     assert_eq!(run.output("rotated"), "true", "{}", run.log());
 }
+
+#[test]
+fn a_rejected_key_is_reported_at_once_whatever_the_vault_is_doing() {
+    // The vault side is busy retrying 503s while GitHub rejects the key: the GitHub error ends
+    // the command without waiting for the vault.
+    let ctx = TestContext::new();
+    ctx.fake.add_fault(Fault {
+        method: Some("GET".into()),
+        path_contains: "/versions".into(),
+        times: 4,
+        action: FaultAction::Status {
+            status: 503,
+            retry_after: Some(2),
+            body: None,
+        },
+    });
+    let started = std::time::Instant::now();
+    let run = ctx.run(&ctx.rotate_inputs("other.pkcs1.pem"), &[]);
+    assert_eq!(run.code, 1, "{}", run.log());
+    assert!(
+        run.log().contains("this key is not valid for GitHub App"),
+        "{}",
+        run.log()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "waited {:?} for the vault's retries",
+        started.elapsed()
+    );
+    assert!(ctx.kv_writes().is_empty());
+}
+
+#[test]
+fn without_disable_previous_versions_the_list_is_not_read() {
+    // Listing versions is a right a vault may not grant; without disable-previous-versions the
+    // latest value alone decides.
+    let ctx = TestContext::new();
+    ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[])
+        .assert_ok();
+    let before = ctx.fake.requests().len();
+    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
+    inputs.insert("disable-previous-versions", "false".into());
+    let run = ctx.run(&inputs, &[]);
+    run.assert_ok();
+    assert_eq!(run.output("rotated"), "false");
+    assert!(
+        ctx.fake.requests()[before..]
+            .iter()
+            .all(|r| !r.path.ends_with("/versions")),
+        "{:?}",
+        ctx.fake.requests()
+    );
+}
