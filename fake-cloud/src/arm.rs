@@ -833,16 +833,8 @@ fn subscriptions(st: &State, id: Option<&str>) -> Resp {
 
 /// Preflight: the template is evaluated as a PUT would evaluate it; nothing is deployed.
 fn post_validate(st: &State, sub: &str, rg: Option<&str>, name: &str, req: &Req) -> Resp {
-    let body = match body_object(req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let location = match require_location(rg, name, &body) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let p = match prepare(st, sub, rg, location.as_deref(), &body) {
-        Ok(p) => p,
+    let (_, _, p) = match evaluate(st, sub, rg, name, req) {
+        Ok(e) => e,
         Err(r) => return r,
     };
     let validated: Vec<Value> = p
@@ -1184,11 +1176,22 @@ fn require_location(rg: Option<&str>, name: &str, body: &Value) -> Result<Option
     Ok(location)
 }
 
+/// The request body, the deployment's location and the evaluated template: what a PUT, a
+/// What-If and a validation all start from.
+fn evaluate(
+    st: &State,
+    sub: &str,
+    rg: Option<&str>,
+    name: &str,
+    req: &Req,
+) -> Result<(Value, Option<String>, Prepared), Resp> {
+    let body = body_object(req)?;
+    let location = require_location(rg, name, &body)?;
+    let p = prepare(st, sub, rg, location.as_deref(), &body)?;
+    Ok((body, location, p))
+}
+
 fn put_deployment(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: &Req) -> Resp {
-    let body = match body_object(req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
     if let Some(d) = find_deployment(st, sub, rg, name)
         && d.state_at(d.elapsed_ms()) == "Running"
     {
@@ -1202,12 +1205,8 @@ fn put_deployment(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: 
             ),
         );
     }
-    let location = match require_location(rg, name, &body) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let p = match prepare(st, sub, rg, location.as_deref(), &body) {
-        Ok(p) => p,
+    let (body, location, p) = match evaluate(st, sub, rg, name, req) {
+        Ok(e) => e,
         Err(r) => return r,
     };
     let resources: Vec<Planned> = p
@@ -1326,16 +1325,8 @@ fn delta(before: &Value, after: &Value) -> Vec<Value> {
 }
 
 fn post_what_if(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: &Req) -> Resp {
-    let body = match body_object(req) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let location = match require_location(rg, name, &body) {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    let p = match prepare(st, sub, rg, location.as_deref(), &body) {
-        Ok(p) => p,
+    let (body, location, p) = match evaluate(st, sub, rg, name, req) {
+        Ok(e) => e,
         Err(r) => return r,
     };
     let mut changes = Vec::new();
