@@ -16,6 +16,9 @@ pub mod http;
 pub mod key;
 pub mod keyvault;
 pub mod pack;
+pub mod pools;
+pub mod runner_init;
+pub mod runner_version;
 pub mod runtime;
 pub mod secret;
 pub mod templates;
@@ -294,6 +297,7 @@ pub async fn run(inputs: Inputs) -> Result<()> {
         rt.mask(&secret.replace("\\n", "\n"));
     }
     let commands = inputs.command_list()?;
+    let plan = commands::Plan::from_inputs(&commands, &inputs)?;
     let dry_run = Inputs::boolean(&inputs.dry_run, "dry-run", false)?;
     let skip_revoke = Inputs::boolean(&inputs.skip_token_revoke, "skip-token-revoke", false)?;
     let http = http::Http::from_env(http::RetryPolicy::default())?;
@@ -323,8 +327,14 @@ pub async fn run(inputs: Inputs) -> Result<()> {
             rt.group(command.name());
             let outcome = match command {
                 Command::RotateKey => commands::rotate_key::run(&step).await,
-                Command::BuildImage => commands::build_image::run(&step).await,
-                Command::Deploy => commands::deploy::run(&step).await,
+                Command::BuildImage => match &plan.build_image {
+                    Some(req) => commands::build_image::run(&step, req).await,
+                    None => Ok(()),
+                },
+                Command::Deploy => match &plan.deploy {
+                    Some(req) => commands::deploy::run(&step, req).await,
+                    None => Ok(()),
+                },
                 Command::SetVariables => commands::set_variables::run(&step).await,
             };
             rt.end_group();

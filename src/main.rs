@@ -24,6 +24,10 @@ fn main() -> ExitCode {
             ),
         );
     }));
+    // The init container of every runner job runs this same binary (builtin:runner-jobs).
+    if std::env::args().nth(1).as_deref() == Some("runner-init") {
+        return aca_runner_action::runner_init::main();
+    }
     let inputs = Inputs::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

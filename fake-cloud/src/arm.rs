@@ -9,6 +9,7 @@
 //! visible to the Jobs API.
 
 mod expr;
+mod resources;
 
 use crate::state::State;
 use crate::util::{Req, Resp, now_unix, random_hex, random_uuid, stable_id};
@@ -1240,6 +1241,12 @@ fn put_deployment(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: 
             .or_else(|| resources.len().checked_sub(1));
             (idx, f.code, f.message)
         });
+    // The resource providers refuse what they cannot take: that resource's operation fails.
+    let failure = failure.or_else(|| {
+        resources.iter().enumerate().find_map(|(i, r)| {
+            resources::problem(&r.rtype, &r.body).map(|(code, message)| (Some(i), code, message))
+        })
+    });
     let d = Deployment {
         sub: sub.to_string(),
         rg: rg.map(str::to_string),

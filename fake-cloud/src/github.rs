@@ -252,37 +252,37 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
     let segs = req.segments();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let url = st.url.clone();
-    let resp =
-        match (req.method.as_str(), s.as_slice()) {
-            ("GET", ["app"]) => match app_auth(st, req) {
-                Ok(app) => Resp::json(200, &app_json(&url, &app)),
-                Err(e) => e,
+    let resp = match (req.method.as_str(), s.as_slice()) {
+        ("GET", ["app"]) => match app_auth(st, req) {
+            Ok(app) => Resp::json(200, &app_json(&url, &app)),
+            Err(e) => e,
+        },
+        ("GET", ["app", "installations", id]) => match app_auth(st, req) {
+            Ok(app) => match app.installations.iter().find(|i| id.parse() == Ok(i.id)) {
+                Some(inst) => Resp::json(200, &installation_json(&url, &app, inst)),
+                None => not_found(),
             },
-            ("GET", ["app", "installations", id]) => match app_auth(st, req) {
-                Ok(app) => match app.installations.iter().find(|i| id.parse() == Ok(i.id)) {
+            Err(e) => e,
+        },
+        ("POST", ["app", "installations", id, "access_tokens"]) => match app_auth(st, req) {
+            Ok(app) => match app.installations.iter().find(|i| id.parse() == Ok(i.id)) {
+                Some(inst) => access_token(st, req, &app, inst),
+                None => not_found(),
+            },
+            Err(e) => e,
+        },
+        ("GET", ["repos", owner, repo, "installation"]) => match app_auth(st, req) {
+            Ok(app) => {
+                let full = format!("{owner}/{repo}");
+                match app.installations.iter().find(|i| covers_repo(i, &full)) {
                     Some(inst) => Resp::json(200, &installation_json(&url, &app, inst)),
                     None => not_found(),
-                },
-                Err(e) => e,
-            },
-            ("POST", ["app", "installations", id, "access_tokens"]) => match app_auth(st, req) {
-                Ok(app) => match app.installations.iter().find(|i| id.parse() == Ok(i.id)) {
-                    Some(inst) => access_token(st, req, &app, inst),
-                    None => not_found(),
-                },
-                Err(e) => e,
-            },
-            ("GET", ["repos", owner, repo, "installation"]) => match app_auth(st, req) {
-                Ok(app) => {
-                    let full = format!("{owner}/{repo}");
-                    match app.installations.iter().find(|i| covers_repo(i, &full)) {
-                        Some(inst) => Resp::json(200, &installation_json(&url, &app, inst)),
-                        None => not_found(),
-                    }
                 }
-                Err(e) => e,
-            },
-            ("GET", ["orgs", org, "installation"]) => match app_auth(st, req) {
+            }
+            Err(e) => e,
+        },
+        ("GET", ["orgs", org, "installation"]) => {
+            match app_auth(st, req) {
                 Ok(app) => match app.installations.iter().find(|i| {
                     i.account.eq_ignore_ascii_case(org) && i.account_type == "Organization"
                 }) {
@@ -290,87 +290,366 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
                     None => not_found(),
                 },
                 Err(e) => e,
-            },
-            ("DELETE", ["installation", "token"]) => match token_auth(st, req) {
-                Ok(Actor::Installation(t)) => {
-                    for x in st.tokens.iter_mut().filter(|x| x.token == t.token) {
-                        x.revoked = true;
-                    }
-                    Resp::empty(204)
-                }
-                Ok(Actor::Workflow) => not_accessible(),
-                Err(e) => e,
-            },
-            ("GET", ["repos", owner, repo]) => get_repo(st, req, &format!("{owner}/{repo}")),
-            ("POST", ["orgs", org, "actions", "runners", "registration-token"]) => {
-                match token_auth(st, req) {
-                    Ok(Actor::Installation(t))
-                        if level(t.permissions.get("organization_self_hosted_runners")) >= 2
-                            && installation_account_is(st, &t, org) =>
-                    {
-                        let token = random_alnum(29).to_ascii_uppercase();
-                        st.remember_issued(&token);
-                        Resp::json(
-                            201,
-                            &json!({"token": token, "expires_at": iso(now_unix() + 3600)}),
-                        )
-                    }
-                    Ok(_) => not_accessible(),
-                    Err(e) => e,
-                }
             }
-            ("GET", ["orgs", org, "actions", "runners"]) => match token_auth(st, req) {
+        }
+        ("DELETE", ["installation", "token"]) => match token_auth(st, req) {
+            Ok(Actor::Installation(t)) => {
+                for x in st.tokens.iter_mut().filter(|x| x.token == t.token) {
+                    x.revoked = true;
+                }
+                Resp::empty(204)
+            }
+            Ok(Actor::Workflow) => not_accessible(),
+            Err(e) => e,
+        },
+        ("GET", ["repos", owner, repo]) => get_repo(st, req, &format!("{owner}/{repo}")),
+        ("POST", ["orgs", org, "actions", "runners", "registration-token"]) => {
+            match token_auth(st, req) {
                 Ok(Actor::Installation(t))
-                    if level(t.permissions.get("organization_self_hosted_runners")) >= 1
+                    if level(t.permissions.get("organization_self_hosted_runners")) >= 2
                         && installation_account_is(st, &t, org) =>
                 {
-                    Resp::json(200, &json!({"total_count": 0, "runners": []}))
+                    let token = random_alnum(29).to_ascii_uppercase();
+                    st.remember_issued(&token);
+                    Resp::json(
+                        201,
+                        &json!({"token": token, "expires_at": iso(now_unix() + 3600)}),
+                    )
                 }
                 Ok(_) => not_accessible(),
                 Err(e) => e,
-            },
-            (_, ["repos", owner, repo, "actions", "variables", rest @ ..]) => {
-                let scope = Scope::Repo(format!("{owner}/{repo}"));
-                variables(st, req, &scope, rest)?
             }
-            (_, ["orgs", org, "actions", "variables", rest @ ..]) => {
-                variables(st, req, &Scope::Org((*org).to_string()), rest)?
+        }
+        ("GET", ["orgs", org, "actions", "runners"]) => match token_auth(st, req) {
+            Ok(Actor::Installation(t))
+                if level(t.permissions.get("organization_self_hosted_runners")) >= 1
+                    && installation_account_is(st, &t, org) =>
+            {
+                let scope = format!("org:{}", org.to_ascii_lowercase());
+                let runners: Vec<Value> = st
+                    .runners
+                    .iter()
+                    .filter(|r| r.scope == scope)
+                    .map(runner_json)
+                    .collect();
+                Resp::json(
+                    200,
+                    &json!({"total_count": runners.len(), "runners": runners}),
+                )
             }
-            (
-                _,
-                [
-                    "repos",
-                    owner,
-                    repo,
-                    "environments",
-                    env,
-                    "variables",
-                    rest @ ..,
-                ],
-            ) => {
-                let scope = Scope::Env(format!("{owner}/{repo}"), (*env).to_string());
-                variables(st, req, &scope, rest)?
-            }
-            (
-                _,
-                [
-                    "repositories",
-                    id,
-                    "environments",
-                    env,
-                    "variables",
-                    rest @ ..,
-                ],
-            ) => match id.parse().ok().and_then(|id| st.repo_by_id(id)) {
-                Some(full) => {
-                    let scope = Scope::Env(full, (*env).to_string());
-                    variables(st, req, &scope, rest)?
+            Ok(_) => not_accessible(),
+            Err(e) => e,
+        },
+        ("POST", ["orgs", org, "actions", "runners", "generate-jitconfig"]) => {
+            match token_auth(st, req) {
+                Ok(Actor::Installation(t))
+                    if level(t.permissions.get("organization_self_hosted_runners")) >= 2
+                        && installation_account_is(st, &t, org) =>
+                {
+                    let scope = format!("org:{}", org.to_ascii_lowercase());
+                    jit_config(st, req, scope)
                 }
-                None => not_found(),
-            },
-            _ => return None,
-        };
+                Ok(_) => not_accessible(),
+                Err(e) => e,
+            }
+        }
+        (
+            "POST",
+            [
+                "repos",
+                owner,
+                repo,
+                "actions",
+                "runners",
+                "generate-jitconfig",
+            ],
+        ) => {
+            let full = format!("{owner}/{repo}");
+            match token_auth(st, req) {
+                Ok(Actor::Installation(t)) if !token_sees_repo(st, &t, &full) => not_found(),
+                Ok(Actor::Installation(t)) if level(t.permissions.get("administration")) >= 2 => {
+                    let scope = format!("repo:{}", full.to_ascii_lowercase());
+                    jit_config(st, req, scope)
+                }
+                Ok(_) => not_accessible(),
+                Err(e) => e,
+            }
+        }
+        ("GET", ["orgs", org, "actions", "runner-groups"]) => match token_auth(st, req) {
+            Ok(Actor::Installation(t))
+                if level(t.permissions.get("organization_self_hosted_runners")) >= 1
+                    && installation_account_is(st, &t, org) =>
+            {
+                runner_groups(st, req, org)
+            }
+            Ok(_) => not_accessible(),
+            Err(e) => e,
+        },
+        ("GET", ["rate_limit"]) => match token_auth(st, req) {
+            Ok(_) => rate_limit(st),
+            Err(e) => e,
+        },
+        ("GET", ["installation", "repositories"]) => match token_auth(st, req) {
+            Ok(Actor::Installation(t)) => installation_repositories(st, req, &t),
+            Ok(Actor::Workflow) => not_accessible(),
+            Err(e) => e,
+        },
+        ("GET", ["repos", "actions", "runner", "releases", "latest"]) => {
+            // Public: any caller, with or without a token.
+            release_json(st)
+        }
+        (_, ["repos", owner, repo, "actions", "variables", rest @ ..]) => {
+            let scope = Scope::Repo(format!("{owner}/{repo}"));
+            variables(st, req, &scope, rest)?
+        }
+        (_, ["orgs", org, "actions", "variables", rest @ ..]) => {
+            variables(st, req, &Scope::Org((*org).to_string()), rest)?
+        }
+        (
+            _,
+            [
+                "repos",
+                owner,
+                repo,
+                "environments",
+                env,
+                "variables",
+                rest @ ..,
+            ],
+        ) => {
+            let scope = Scope::Env(format!("{owner}/{repo}"), (*env).to_string());
+            variables(st, req, &scope, rest)?
+        }
+        (
+            _,
+            [
+                "repositories",
+                id,
+                "environments",
+                env,
+                "variables",
+                rest @ ..,
+            ],
+        ) => match id.parse().ok().and_then(|id| st.repo_by_id(id)) {
+            Some(full) => {
+                let scope = Scope::Env(full, (*env).to_string());
+                variables(st, req, &scope, rest)?
+            }
+            None => not_found(),
+        },
+        _ => return None,
+    };
     Some(resp)
+}
+
+/// `runner` as GitHub describes a self-hosted runner.
+fn runner_json(r: &crate::JitRunner) -> Value {
+    let labels: Vec<Value> = r
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| json!({"id": i + 1, "name": l, "type": "custom"}))
+        .collect();
+    json!({
+        "id": r.id,
+        "runner_group_id": r.runner_group_id,
+        "name": r.name,
+        "os": "linux",
+        "status": "offline",
+        "busy": false,
+        "ephemeral": true,
+        "labels": labels,
+    })
+}
+
+/// `generate-jitconfig` at organization (`org:NAME`) or repository (`repo:OWNER/NAME`) scope.
+fn jit_config(st: &mut State, req: &Req, scope: String) -> Resp {
+    let Some(Value::Object(body)) = req.json() else {
+        return validation_failed("Invalid request.\n\nBody must be an object.");
+    };
+    let name = str_field(&body, "name").unwrap_or_default().to_string();
+    let group = body.get("runner_group_id").and_then(Value::as_u64);
+    let labels: Vec<String> = body
+        .get("labels")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let (Some(group), false, false) = (group, name.is_empty(), labels.is_empty()) else {
+        return validation_failed(
+            "Invalid request.\n\n\"name\", \"runner_group_id\" and \"labels\" are required.",
+        );
+    };
+    if name.chars().count() > 64 {
+        return validation_failed(
+            "Invalid request.\n\nThe runner name must be 64 characters or fewer.",
+        );
+    }
+    if labels.len() > 100 {
+        return validation_failed("Invalid request.\n\nAt most 100 labels are allowed.");
+    }
+    let known_group = group == 1 || st.seed.runner_groups.iter().any(|g| g.id == group);
+    if !known_group || (scope.starts_with("repo:") && group != 1) {
+        return not_found();
+    }
+    if st
+        .runners
+        .iter()
+        .any(|r| r.scope == scope && r.name.eq_ignore_ascii_case(&name))
+    {
+        return gh_error(
+            409,
+            "Already exists - A runner with the same name already exists.",
+        );
+    }
+    let id = st.runners.len() as u64 + 101;
+    let work_folder = str_field(&body, "work_folder")
+        .unwrap_or("_work")
+        .to_string();
+    let credentials = random_alnum(40);
+    let config = json!({
+        ".runner": base64_text(&json!({
+            "agentId": id, "agentName": name, "poolId": group,
+            "serverUrl": format!("{}/_services/pipelines/fake", st.url),
+            "workFolder": work_folder, "ephemeral": true,
+        }).to_string()),
+        ".credentials": base64_text(&json!({"scheme": "OAuth", "data": {"clientId": random_alnum(12)}}).to_string()),
+        ".credentials_rsaparams": base64_text(&credentials),
+    });
+    let encoded = base64_text(&config.to_string());
+    st.remember_issued(&encoded);
+    st.remember_issued(&credentials);
+    let runner = crate::JitRunner {
+        id,
+        name,
+        scope,
+        runner_group_id: group,
+        labels,
+        work_folder,
+        encoded_jit_config: encoded.clone(),
+    };
+    let json = runner_json(&runner);
+    st.runners.push(runner);
+    Resp::json(201, &json!({"runner": json, "encoded_jit_config": encoded}))
+}
+
+fn base64_text(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn runner_groups(st: &State, req: &Req, org: &str) -> Resp {
+    let url = st.url.clone();
+    let mut groups = vec![crate::RunnerGroup {
+        id: 1,
+        name: "Default".into(),
+    }];
+    groups.extend(st.seed.runner_groups.iter().cloned());
+    let per_page = req
+        .query_param("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = req
+        .query_param("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let items: Vec<Value> = groups
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|g| {
+            json!({
+                "id": g.id,
+                "name": g.name,
+                "visibility": "all",
+                "default": g.id == 1,
+                "runners_url": format!("{url}/orgs/{org}/actions/runner-groups/{}/runners", g.id),
+                "inherited": false,
+                "allows_public_repositories": false,
+            })
+        })
+        .collect();
+    Resp::json(
+        200,
+        &json!({"total_count": groups.len(), "runner_groups": items}),
+    )
+}
+
+fn rate_limit(st: &State) -> Resp {
+    let limit = st.seed.github_rate_limit;
+    let used = st.requests.iter().filter(|r| r.service == "github").count() as u64;
+    let core = json!({
+        "limit": limit,
+        "remaining": limit.saturating_sub(used),
+        "reset": now_unix() + 3600,
+        "used": used.min(limit),
+    });
+    let other = json!({"limit": 60, "remaining": 60, "reset": now_unix() + 3600, "used": 0});
+    Resp::json(
+        200,
+        &json!({
+            "resources": {"core": core, "search": other, "graphql": other,
+                "actions_runner_registration": {"limit": 10000, "remaining": 10000, "reset": now_unix() + 3600, "used": 0}},
+            "rate": core,
+        }),
+    )
+}
+
+fn installation_repositories(st: &mut State, req: &Req, t: &IssuedToken) -> Resp {
+    let Some((_, inst)) = find_installation(st, t.installation_id) else {
+        return not_found();
+    };
+    let names: Vec<String> = if t.repositories.is_empty() {
+        inst.repositories.clone()
+    } else {
+        t.repositories.clone()
+    };
+    let per_page = req
+        .query_param("per_page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = req
+        .query_param("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let url = st.url.clone();
+    let mut items = Vec::new();
+    for full in names.iter().skip((page - 1) * per_page).take(per_page) {
+        items.push(repository_json(st, &url, full));
+    }
+    Resp::json(
+        200,
+        &json!({"total_count": names.len(), "repository_selection": inst.repository_selection, "repositories": items}),
+    )
+}
+
+fn release_json(st: &State) -> Resp {
+    let url = st.url.clone();
+    let tag = st.seed.runner_release.clone();
+    let id = stable_id(&tag);
+    let author = simple_user(&url, "github-actions[bot]", "Bot");
+    let base = format!("{url}/repos/actions/runner/releases/{id}");
+    Resp::json(
+        200,
+        &json!({
+            "url": base, "html_url": format!("https://github.com/actions/runner/releases/tag/{tag}"),
+            "assets_url": format!("{base}/assets"),
+            "upload_url": format!("https://uploads.github.com/repos/actions/runner/releases/{id}/assets{{?name,label}}"),
+            "tarball_url": format!("{url}/repos/actions/runner/tarball/{tag}"),
+            "zipball_url": format!("{url}/repos/actions/runner/zipball/{tag}"),
+            "id": id, "node_id": format!("RE_fake{id}"), "tag_name": tag, "target_commitish": "main",
+            "name": tag, "draft": false, "prerelease": false, "immutable": false,
+            "created_at": CREATED_AT, "published_at": CREATED_AT, "author": author, "assets": [],
+        }),
+    )
 }
 
 fn installation_account_is(st: &State, t: &IssuedToken, account: &str) -> bool {
@@ -763,4 +1042,79 @@ fn ids(body: &Map<String, Value>) -> Vec<u64> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_u64).collect())
         .unwrap_or_default()
+}
+
+/// `repository` as GitHub describes it (every required field).
+fn repository_json(st: &mut State, url: &str, full: &str) -> Value {
+    let id = st.repo_id(full);
+    let (owner, name) = full.split_once('/').unwrap_or((full, ""));
+    let api = format!("{url}/repos/{full}");
+    let mut repo = json!({
+        "id": id,
+        "node_id": format!("R_fake{id}"),
+        "name": name,
+        "full_name": full,
+        "owner": simple_user(url, owner, "Organization"),
+        "private": true,
+        "visibility": "private",
+        "html_url": format!("https://github.com/{full}"),
+        "description": null,
+        "fork": false,
+        "url": api,
+        "clone_url": format!("https://github.com/{full}.git"),
+        "git_url": format!("git://github.com/{full}.git"),
+        "ssh_url": format!("git@github.com:{full}.git"),
+        "svn_url": format!("https://github.com/{full}"),
+        "mirror_url": null,
+        "homepage": null,
+        "language": null,
+        "license": null,
+        "default_branch": "main",
+        "forks": 0, "forks_count": 0, "open_issues": 0, "open_issues_count": 0, "size": 1,
+        "stargazers_count": 0, "watchers": 0, "watchers_count": 0,
+        "has_downloads": true, "has_issues": true, "has_projects": false, "has_wiki": false,
+        "has_pages": false, "archived": false, "disabled": false,
+        "pushed_at": CREATED_AT, "created_at": CREATED_AT, "updated_at": CREATED_AT,
+    });
+    for key in [
+        "archive",
+        "assignees",
+        "blobs",
+        "branches",
+        "collaborators",
+        "comments",
+        "commits",
+        "compare",
+        "contents",
+        "contributors",
+        "deployments",
+        "downloads",
+        "events",
+        "forks",
+        "git_commits",
+        "git_refs",
+        "git_tags",
+        "hooks",
+        "issue_comment",
+        "issue_events",
+        "issues",
+        "keys",
+        "labels",
+        "languages",
+        "merges",
+        "milestones",
+        "notifications",
+        "pulls",
+        "releases",
+        "stargazers",
+        "statuses",
+        "subscribers",
+        "subscription",
+        "tags",
+        "teams",
+        "trees",
+    ] {
+        repo[format!("{key}_url")] = json!(format!("{api}/{}", key.replace('_', "/")));
+    }
+    repo
 }

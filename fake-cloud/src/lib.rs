@@ -149,6 +149,41 @@ pub struct Seed {
     pub acr_log_chunks: usize,
     /// Time between two appends of an ACR Tasks run log, in milliseconds.
     pub acr_log_interval_ms: u64,
+    /// The core limit `GET /rate_limit` reports for an installation token.
+    pub github_rate_limit: u64,
+    /// The release `GET /repos/actions/runner/releases/latest` answers (`v` + version).
+    pub runner_release: String,
+    /// Runner groups of every organization (`Default`, id 1, is always there).
+    pub runner_groups: Vec<RunnerGroup>,
+}
+
+/// A self-hosted runner group of an organization.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct RunnerGroup {
+    /// Group id.
+    pub id: u64,
+    /// Group name.
+    pub name: String,
+}
+
+/// A just-in-time runner the fake registered (`generate-jitconfig`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JitRunner {
+    /// Runner id.
+    pub id: u64,
+    /// Runner name.
+    pub name: String,
+    /// `org:NAME` or `repo:OWNER/NAME`, where it is registered.
+    pub scope: String,
+    /// Runner group id.
+    pub runner_group_id: u64,
+    /// Labels as registered.
+    pub labels: Vec<String>,
+    /// Work folder.
+    pub work_folder: String,
+    /// The encoded configuration handed out (a secret of the runner).
+    pub encoded_jit_config: String,
 }
 
 impl Default for Seed {
@@ -174,6 +209,9 @@ impl Default for Seed {
             arm_whatif_ms: 500,
             acr_log_chunks: 4,
             acr_log_interval_ms: 700,
+            github_rate_limit: 5000,
+            runner_release: "v2.330.0".into(),
+            runner_groups: Vec::new(),
         }
     }
 }
@@ -559,6 +597,11 @@ impl FakeCloud {
     /// Adds a fault (faults fire in the order they were added).
     pub fn add_fault(&self, f: Fault) {
         self.state().faults.push(f);
+    }
+
+    /// The just-in-time runners registered so far, oldest first.
+    pub fn jit_runners(&self) -> Vec<JitRunner> {
+        self.state().runners.clone()
     }
 
     /// Sets the latency added to every non-admin request.

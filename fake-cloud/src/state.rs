@@ -69,6 +69,8 @@ pub(crate) struct State {
     /// Key: scope (`repo:owner/name`, `org:org`, `env:owner/name:env`, lower-cased);
     /// inner key: upper-cased variable name.
     pub variables: BTreeMap<String, BTreeMap<String, Variable>>,
+    /// Just-in-time runners registered, oldest first.
+    pub runners: Vec<crate::JitRunner>,
     repo_ids: BTreeMap<String, u64>,
     next_repo_id: u64,
     log_file: Option<std::fs::File>,
@@ -119,6 +121,7 @@ impl State {
             entra_tokens: Vec::new(),
             issued: Vec::new(),
             variables: BTreeMap::new(),
+            runners: Vec::new(),
             repo_ids: BTreeMap::new(),
             next_repo_id: 100_000_001,
             log_file,

@@ -19,7 +19,7 @@ const TAIL: usize = 20;
 
 /// Typed `build-image` inputs.
 #[derive(Debug)]
-struct Request {
+pub struct Request {
     registry: String,
     group: String,
     subscription: String,
@@ -30,7 +30,8 @@ struct Request {
 }
 
 impl Request {
-    fn from_inputs(i: &Inputs) -> Result<Request> {
+    /// Reads and checks every `build-image` input before any request is sent.
+    pub fn from_inputs(i: &Inputs) -> Result<Request> {
         let registry = Inputs::required(
             &i.registry,
             "registry",
@@ -97,8 +98,7 @@ impl Request {
 }
 
 /// Runs `build-image`.
-pub async fn run(step: &Step) -> Result<()> {
-    let req = Request::from_inputs(&step.inputs)?;
+pub async fn run(step: &Step, req: &Request) -> Result<()> {
     let packed = crate::pack::pack(&req.context, &req.dockerfile)?;
     say!(
         "Build context {}: {} file(s), {} path(s) left out by .dockerignore, {} KiB packed",

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::arm::{Arm, ArmResponse, DEPLOYMENTS_API, arm_error, error_tree};
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
+use crate::pools::PoolPlan;
 use crate::runtime::markdown_table;
 use crate::templates::{self, Builtin, Template};
 use crate::{Step, say};
@@ -59,6 +60,17 @@ impl Scope {
         }
     }
 
+    /// The resource group's id (`/subscriptions/…/resourceGroups/…`), or the subscription's.
+    fn group_id(&self) -> String {
+        match self {
+            Scope::ResourceGroup {
+                subscription,
+                group,
+            } => format!("/subscriptions/{subscription}/resourceGroups/{group}"),
+            Scope::Subscription { subscription, .. } => format!("/subscriptions/{subscription}"),
+        }
+    }
+
     fn location(&self) -> Option<&str> {
         match self {
             Scope::Subscription { location, .. } => Some(location),
@@ -76,8 +88,10 @@ impl Scope {
 
 /// Typed `deploy` inputs.
 #[derive(Debug)]
-struct Request {
+pub struct Request {
     template: Template,
+    /// builtin:runner-jobs: the checked pools.
+    pools: Option<PoolPlan>,
     scope: Scope,
     name: String,
     mode: &'static str,
@@ -86,7 +100,8 @@ struct Request {
 }
 
 impl Request {
-    fn from_inputs(i: &Inputs) -> Result<Request> {
+    /// Reads and checks every `deploy` input (pools included) before any request is sent.
+    pub fn from_inputs(i: &Inputs) -> Result<Request> {
         let template_name =
             Inputs::text(&i.template).unwrap_or_else(|| "builtin:runner-jobs".to_string());
         let template = Template::load(&template_name)?;
@@ -163,8 +178,16 @@ impl Request {
                 "must be between 1 and 1440 (a day)",
             ));
         }
+        let pools = match template.builtin {
+            Some(Builtin::RunnerJobs) => Some(crate::pools::plan(
+                Inputs::text(&i.pools).as_deref(),
+                i.owner_or_default()?.as_deref(),
+            )?),
+            _ => None,
+        };
         Ok(Request {
             template,
+            pools,
             scope,
             name,
             mode,
@@ -175,9 +198,8 @@ impl Request {
 }
 
 /// Runs `deploy`.
-pub async fn run(step: &Step) -> Result<()> {
-    let req = Request::from_inputs(&step.inputs)?;
-    let parameters = build_parameters(step, &req).await?;
+pub async fn run(step: &Step, req: &Request) -> Result<()> {
+    let parameters = build_parameters(step, req).await?;
     let (cloud, credential) = step.azure().await?;
     let arm = Arm::new(
         cloud.resource_manager.clone(),
@@ -206,7 +228,7 @@ pub async fn run(step: &Step) -> Result<()> {
         if step.dry_run && !req.what_if {
             say!("dry-run: previewing with What-If instead of deploying");
         }
-        return what_if(step, &arm, &req, &path, &body).await;
+        return what_if(step, &arm, req, &path, &body).await;
     }
 
     let started = Instant::now();
@@ -399,57 +421,13 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
             ));
         }
     }
-    let mut fill = |name: &str, value: Option<Value>| {
-        if req.template.declares(name)
-            && !params.contains_key(name)
-            && let Some(v) = value
-        {
-            params.insert(name.to_string(), json!({ "value": v }));
-        }
-    };
     match req.template.builtin {
         Some(Builtin::RunnerJobs) => {
-            let outputs = step.rt.outputs();
-            // KEDA needs the numeric ids: prefer what rotate-key confirmed with GitHub.
-            let (app_id, installation) = step
-                .app_facts
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            fill(
-                "gitHubAppId",
-                app_id
-                    .or_else(|| Inputs::text(&i.app_id))
-                    .map(Value::String),
-            );
-            fill(
-                "gitHubInstallationId",
-                installation
-                    .map(|id| id.to_string())
-                    .or_else(|| Inputs::text(&i.installation_id))
-                    .map(Value::String),
-            );
-            fill("gitHubOwner", i.owner_or_default()?.map(Value::String));
-            fill(
-                "gitHubAppKeySecretUri",
-                outputs.get("secret-uri").cloned().map(Value::String),
-            );
-            if Inputs::text(&i.github_api_url).is_some()
-                || std::env::var("GITHUB_API_URL").is_ok_and(|v| !v.is_empty())
-            {
-                fill("gitHubApiUrl", Some(Value::String(i.github_api_url()?)));
+            if let Some(pools) = &req.pools {
+                let suffix = acr_suffix(&step.azure().await?.0);
+                let group = req.scope.group_id();
+                super::runner_jobs::parameters(step, pools, &group, suffix, &mut params).await?;
             }
-            let acr = params
-                .get("acrName")
-                .and_then(|p| p["value"].as_str())
-                .map(str::to_string);
-            let suffix = acr_suffix(&step.azure().await?.0);
-            let default_image = acr.map(|a| format!("{a}{suffix}/github-runner:latest"));
-            let pools = templates::pools_parameter(
-                Inputs::text(&i.pools).as_deref(),
-                default_image.as_deref(),
-            )?;
-            params.insert("pools".into(), json!({ "value": pools }));
         }
         Some(Builtin::Prerequisites) => {
             if !params.contains_key("deployerObjectId") {

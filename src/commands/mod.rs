@@ -4,11 +4,37 @@
 pub mod build_image;
 pub mod deploy;
 pub mod rotate_key;
+pub mod runner_jobs;
 pub mod set_variables;
 
 use std::collections::BTreeMap;
 
 use crate::cli::{Command, Inputs};
+use crate::error::Result;
+
+/// The commands' checked inputs, read before the first request: a bad input of a later
+/// command stops the step before an earlier one wrote anything.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// `build-image`.
+    pub build_image: Option<build_image::Request>,
+    /// `deploy`.
+    pub deploy: Option<deploy::Request>,
+}
+
+impl Plan {
+    /// Checks the inputs of every command in `commands`.
+    pub fn from_inputs(commands: &[Command], inputs: &Inputs) -> Result<Plan> {
+        let mut plan = Plan::default();
+        if commands.contains(&Command::BuildImage) {
+            plan.build_image = Some(build_image::Request::from_inputs(inputs)?);
+        }
+        if commands.contains(&Command::Deploy) {
+            plan.deploy = Some(deploy::Request::from_inputs(inputs)?);
+        }
+        Ok(plan)
+    }
+}
 
 /// The permissions of the step's one installation token: the union of what its commands need,
 /// and no more (GitHub scopes installation tokens down on request).

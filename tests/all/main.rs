@@ -9,5 +9,6 @@ mod container;
 mod deploy;
 mod helpers;
 mod rotate_key;
+mod runner_plane;
 mod set_variables;
 mod workflows;

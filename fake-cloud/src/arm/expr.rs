@@ -385,6 +385,19 @@ fn call(ctx: &Ctx<'_>, name: &str, args: &[Value]) -> R {
             .cloned()
             .unwrap_or(Value::Null)),
         "createarray" => Ok(Value::Array(args.to_vec())),
+        "createobject" => {
+            if !args.len().is_multiple_of(2) {
+                return Err(());
+            }
+            let mut map = serde_json::Map::new();
+            for pair in args.chunks(2) {
+                let Value::String(key) = &pair[0] else {
+                    return Err(());
+                };
+                map.insert(key.clone(), pair[1].clone());
+            }
+            Ok(Value::Object(map))
+        }
         "uniquestring" => Ok(Value::String(unique_string(
             &args.iter().map(text).collect::<Vec<_>>(),
         ))),

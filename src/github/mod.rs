@@ -21,6 +21,8 @@ use crate::key::AppKey;
 use crate::runtime::Runtime;
 use crate::secret::Secret;
 
+pub mod runners;
+
 /// Octocrab's transport: the shared client.
 #[derive(Clone)]
 struct SharedTransport(Arc<Http>);
@@ -71,6 +73,8 @@ pub enum Auth<'a> {
     App(&'a Secret),
     /// An installation token or another token.
     Token(&'a Secret),
+    /// No credentials (public data such as releases).
+    Anonymous,
 }
 
 /// The GitHub App as GitHub describes it.
@@ -195,21 +199,22 @@ impl GitHub {
     ) -> Result<HttpResponse> {
         let uri = format!("{}{}", self.api_url, path);
         let authorization = match auth {
-            Auth::App(jwt) => format!("Bearer {}", jwt.expose()),
-            Auth::Token(token) => format!("token {}", token.expose()),
+            Auth::App(jwt) => Some(format!("Bearer {}", jwt.expose())),
+            Auth::Token(token) => Some(format!("token {}", token.expose())),
+            Auth::Anonymous => None,
         };
         let mut builder = http::Request::builder()
             .method(method)
             .uri(&uri)
             .header(http::header::ACCEPT, "application/vnd.github+json")
             .header("X-GitHub-Api-Version", "2022-11-28")
-            .header(http::header::USER_AGENT, crate::http::USER_AGENT)
-            .header(http::header::AUTHORIZATION, {
-                let mut v = http::HeaderValue::from_str(&authorization)
-                    .map_err(|_| Error::Other("a credential is not a valid header value".into()))?;
-                v.set_sensitive(true);
-                v
-            });
+            .header(http::header::USER_AGENT, crate::http::USER_AGENT);
+        if let Some(authorization) = authorization {
+            let mut v = http::HeaderValue::from_str(&authorization)
+                .map_err(|_| Error::Other("a credential is not a valid header value".into()))?;
+            v.set_sensitive(true);
+            builder = builder.header(http::header::AUTHORIZATION, v);
+        }
         let body = match body {
             Some(json) => {
                 builder = builder.header(http::header::CONTENT_TYPE, "application/json");
@@ -375,8 +380,24 @@ impl GitHub {
         id: u64,
         permissions: Option<&BTreeMap<String, String>>,
     ) -> Result<InstallationToken> {
+        self.installation_token_for(jwt, id, permissions, &[]).await
+    }
+
+    /// Mints an installation token for `permissions` (all granted when `None`), limited to
+    /// `repositories` (names without owner) when any are given.
+    pub async fn installation_token_for(
+        &self,
+        jwt: &Secret,
+        id: u64,
+        permissions: Option<&BTreeMap<String, String>>,
+        repositories: &[String],
+    ) -> Result<InstallationToken> {
         let path = format!("/app/installations/{id}/access_tokens");
-        let body = permissions.map(|p| serde_json::json!({ "permissions": p }));
+        let mut body = permissions.map(|p| serde_json::json!({ "permissions": p }));
+        if !repositories.is_empty() {
+            body.get_or_insert_with(|| serde_json::json!({}))["repositories"] =
+                serde_json::json!(repositories);
+        }
         let (status, raw, text) = self
             .json::<RawToken>(
                 http::Method::POST,
