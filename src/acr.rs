@@ -9,6 +9,7 @@ use url::Url;
 use crate::arm::{Arm, arm_error};
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
+use crate::secret::Secret;
 
 /// API version of the ACR Tasks operations `az acr build` uses.
 pub const TASKS_API: &str = "2019-06-01-preview";
@@ -147,14 +148,20 @@ pub async fn schedule(arm: &Arm, registry: &Registry, request: &Value) -> Result
 
 /// The request body of a Docker build run.
 pub fn docker_build_request(
-    image: &str,
+    images: &[String],
     source: &str,
     dockerfile: &str,
+    arguments: &[(String, String)],
     timeout_secs: u64,
 ) -> Value {
+    let arguments: Vec<Value> = arguments
+        .iter()
+        .map(|(name, value)| json!({"name": name, "value": value, "isSecret": false}))
+        .collect();
     json!({
         "type": "DockerBuildRequest",
-        "imageNames": [image],
+        "imageNames": images,
+        "arguments": arguments,
         "isPushEnabled": true,
         "noCache": false,
         "sourceLocation": source,
@@ -289,5 +296,129 @@ fn storage_message(body: &str) -> String {
     match (tag("Code"), tag("Message")) {
         (Some(c), Some(m)) => format!("{c}: {}", m.lines().next().unwrap_or_default()),
         _ => body.chars().take(200).collect(),
+    }
+}
+
+/// The registry's login server (`NAME.azurecr.io`), from its ARM resource.
+pub async fn login_server(arm: &Arm, registry: &Registry) -> Result<String> {
+    let resp = arm
+        .send(Method::Get, &registry.id, Some(REGISTRY_API), None)
+        .await?;
+    if resp.status != 200 {
+        return Err(arm_error(
+            &format!("reading registry {}", registry.name),
+            &resp,
+        ));
+    }
+    resp.body["properties"]["loginServer"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Other(format!("registry {} has no login server", registry.name)))
+}
+
+/// API version of the registry resource read for its login server.
+pub const REGISTRY_API: &str = "2023-07-01";
+
+fn form(pairs: &[(&str, &str)]) -> bytes::Bytes {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        ser.append_pair(k, v);
+    }
+    bytes::Bytes::from(ser.finish())
+}
+
+async fn registry_post(http: &Http, url: &str, body: bytes::Bytes, field: &str) -> Result<Secret> {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let url = Url::parse(url).map_err(|_| Error::Other(format!("bad registry URL {url}")))?;
+    let host = url.host_str().unwrap_or("?").to_string();
+    let resp = http
+        .send(HttpRequest {
+            method: http::Method::POST,
+            url,
+            headers,
+            body,
+        })
+        .await?;
+    let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+    match json[field].as_str() {
+        Some(token) if resp.status == 200 => Ok(Secret::masked(token)),
+        _ => Err(Error::Arm {
+            action: format!("signing in to the registry {host}"),
+            status: resp.status,
+            detail: "the registry's token service refused the Azure token".into(),
+            hint: ". The Azure identity needs a role that can read the registry's images (AcrPull, or Contributor, on the registry)".into(),
+        }),
+    }
+}
+
+/// The digest of `repository:tag` in the registry at `login_server`, or `None` when it does not
+/// hold that tag. Signs in the way `az acr` does: the Azure token is exchanged for a registry
+/// refresh token, then for an access token scoped to reading the repository's metadata.
+pub async fn tag_digest(
+    http: &Http,
+    login_server: &str,
+    azure_token: &Secret,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<String>> {
+    let base = format!("https://{login_server}");
+    let service = login_server.split('/').next().unwrap_or(login_server);
+    let refresh = registry_post(
+        http,
+        &format!("{base}/oauth2/exchange"),
+        form(&[
+            ("grant_type", "access_token"),
+            ("service", service),
+            ("access_token", azure_token.expose()),
+        ]),
+        "refresh_token",
+    )
+    .await?;
+    let scope = format!("repository:{repository}:metadata_read");
+    let access = registry_post(
+        http,
+        &format!("{base}/oauth2/token"),
+        form(&[
+            ("grant_type", "refresh_token"),
+            ("service", service),
+            ("scope", &scope),
+            ("refresh_token", refresh.expose()),
+        ]),
+        "access_token",
+    )
+    .await?;
+    let url = format!("{base}/acr/v1/{repository}/_tags/{tag}");
+    let url = Url::parse(&url).map_err(|_| Error::Other(format!("bad registry URL {url}")))?;
+    let host = url.host_str().unwrap_or("?").to_string();
+    let mut headers = http::HeaderMap::new();
+    let mut auth = http::HeaderValue::from_str(&format!("Bearer {}", access.expose()))
+        .map_err(|_| Error::Other("a registry token is not a valid header value".into()))?;
+    auth.set_sensitive(true);
+    headers.insert(http::header::AUTHORIZATION, auth);
+    let resp = http
+        .send(HttpRequest {
+            method: http::Method::GET,
+            url,
+            headers,
+            body: bytes::Bytes::new(),
+        })
+        .await?;
+    match resp.status {
+        200 => {
+            let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+            Ok(json["tag"]["digest"].as_str().map(str::to_string))
+        }
+        404 => Ok(None),
+        status => Err(Error::Arm {
+            action: format!("reading tag {repository}:{tag} of the registry {host}"),
+            status,
+            detail: crate::runtime::Runtime::get().redact(&resp.text()),
+            hint: String::new(),
+        }),
     }
 }

@@ -196,6 +196,15 @@ pub struct Inputs {
     #[arg(long, allow_hyphen_values = true, env = "INPUT_DOCKERFILE")]
     pub dockerfile: Option<String>,
 
+    /// YAML map of Docker build arguments (build-image).
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_BUILD-ARGS")]
+    pub build_args: Option<String>,
+
+    /// `latest` (the current actions/runner release) or a version: the RUNNER_VERSION build
+    /// argument and the image tag (build-image).
+    #[arg(long, allow_hyphen_values = true, env = "INPUT_RUNNER-VERSION")]
+    pub runner_version: Option<String>,
+
     /// YAML map of variables: `NAME: value` or `NAME: { output: NAME }` (set-variables).
     #[arg(long, allow_hyphen_values = true, env = "INPUT_VARIABLES")]
     pub variables: Option<String>,

@@ -565,20 +565,10 @@ fn overlaps(jobs: &[RunnerJob]) -> Vec<String> {
 }
 
 impl RunnerJob {
-    /// The job as the template's `pools` parameter takes it. `default_image` fills a pool
-    /// without `image`; `group_id` is the deployment's resource group id
+    /// The job as the template's `pools` parameter takes it (`image` empty: the template's
+    /// `runnerImage`). `group_id` is the deployment's resource group id
     /// (`/subscriptions/…/resourceGroups/…`), for workload identities given by name.
-    pub fn parameter(&self, default_image: Option<&str>, group_id: &str) -> Result<Value> {
-        let image = match (&self.image, default_image) {
-            (Some(i), _) => i.clone(),
-            (None, Some(d)) => d.to_string(),
-            (None, None) => {
-                return Err(pool_error(
-                    &self.pool,
-                    "has no `image`, and there is no `acrName` parameter to form the default <acr>/github-runner:latest",
-                ));
-            }
-        };
+    pub fn parameter(&self, group_id: &str) -> Value {
         let workload = match &self.workload_identity {
             None => String::new(),
             Some(w) if w.starts_with('/') => w.clone(),
@@ -586,10 +576,10 @@ impl RunnerJob {
                 format!("{group_id}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{w}")
             }
         };
-        Ok(json!({
+        json!({
             "jobName": self.job_name,
             "labels": self.labels.join(","),
-            "image": image,
+            "image": self.image.clone().unwrap_or_default(),
             "cpu": self.cpu,
             "memory": format_gib(self.memory_gib),
             "minExecutions": self.min_executions,
@@ -602,7 +592,7 @@ impl RunnerJob {
             "runnerGroup": self.runner_group.clone().unwrap_or_default(),
             "targetQueueLength": self.target_queue_length.to_string(),
             "workloadIdentity": workload,
-        }))
+        })
     }
 
     /// Projected GitHub API calls per hour that count against the installation's limit.
@@ -665,9 +655,8 @@ mod tests {
         assert_eq!(job.labels, ["self-hosted", "linux", "x64"]);
         assert_eq!((job.cpu, job.memory_gib), (0.25, 0.5));
         assert_eq!(job.replica_timeout, DEFAULT_REPLICA_TIMEOUT);
-        let v = job
-            .parameter(Some("acr.azurecr.io/github-runner:latest"), "/g")
-            .unwrap();
+        let v = job.parameter("/g");
+        assert_eq!(v["image"], "");
         assert_eq!(v["memory"], "0.5Gi");
         assert_eq!(v["labels"], "self-hosted,linux,x64");
         assert_eq!(v["workloadIdentity"], "");
@@ -772,9 +761,7 @@ mod tests {
     #[test]
     fn workload_identities_by_name_become_resource_ids() {
         let p = one("- name: deploy\n  workload-identity: id-deployer\n").unwrap();
-        let v = p.jobs[0]
-            .parameter(Some("i"), "/subscriptions/s/resourceGroups/rg")
-            .unwrap();
+        let v = p.jobs[0].parameter("/subscriptions/s/resourceGroups/rg");
         assert_eq!(
             v["workloadIdentity"],
             "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-deployer"

@@ -8,6 +8,7 @@ use crate::util::{Req, Resp, random_hex, random_uuid};
 use crate::{AcrRunRecord, ArmRole};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +21,10 @@ pub(crate) struct AcrState {
     pub blobs: Option<Blobs>,
     pub runs: Vec<AcrRun>,
     next_run: u64,
+    /// Tags each registry holds (lower-cased registry → `repository:tag` → digest).
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Refresh and access tokens the registries' token service issued.
+    pub data_tokens: Vec<String>,
 }
 
 /// One quick run.
@@ -178,6 +183,7 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
         st.acr.blobs.clone()
     };
     if let ("GET", []) = (req.method.as_str(), rest.as_slice()) {
+        let login = login_server(&lock(shared), &registry);
         return Resp::json(
             200,
             &json!({
@@ -187,7 +193,7 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
                 "location": "westus",
                 "sku": {"name": "Basic", "tier": "Basic"},
                 "properties": {
-                    "loginServer": format!("{}.azurecr.io", registry.to_ascii_lowercase()),
+                    "loginServer": login,
                     "provisioningState": "Succeeded",
                     "adminUserEnabled": false,
                 },
@@ -445,6 +451,32 @@ fn instructions(dockerfile: &str) -> (Vec<String>, bool) {
     (out, fake_fail)
 }
 
+/// The BuildKit-only part of an instruction, which the classic builder refuses.
+pub(crate) fn buildkit_only(instruction: &str) -> Option<String> {
+    let mut words = instruction.split_whitespace();
+    let verb = words.next()?.to_ascii_uppercase();
+    if instruction.contains("<<") && matches!(verb.as_str(), "RUN" | "COPY" | "ADD") {
+        return Some("heredoc (<<)".into());
+    }
+    let flags: &[&str] = match verb.as_str() {
+        "COPY" => &["--chmod", "--link", "--parents", "--exclude"],
+        "ADD" => &[
+            "--chmod",
+            "--link",
+            "--checksum",
+            "--keep-git-dir",
+            "--exclude",
+        ],
+        "RUN" => &["--mount", "--network", "--security"],
+        _ => &[],
+    };
+    words
+        .take_while(|w| w.starts_with("--"))
+        .map(|w| w.split('=').next().unwrap_or(w))
+        .find(|w| flags.contains(w))
+        .map(str::to_string)
+}
+
 impl Simulation {
     fn outcome(&self) -> Outcome {
         let digest = hex(&Sha256::digest(&self.archive));
@@ -512,6 +544,18 @@ impl Simulation {
             .or(fake_fail.then(|| n.saturating_sub(1)));
         for (i, step) in steps.iter().enumerate() {
             body.push(format!("Step {}/{n} : {step}", i + 1));
+            // ACR Tasks quick runs build with the classic builder: BuildKit-only syntax fails.
+            if let Some(flag) = buildkit_only(step) {
+                let msg = format!(
+                    "the {flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"
+                );
+                return Outcome {
+                    body,
+                    tail: failed_tail(vec![msg.clone()], msg.clone()),
+                    error: Some(msg),
+                    images: Vec::new(),
+                };
+            }
             if Some(i) == fail_at {
                 body.push(format!(" ---> Running in {}", random_hex(12)));
                 let msg = "The command '/bin/sh -c false' returned a non-zero code: 1".to_string();
@@ -667,6 +711,24 @@ impl Simulation {
         }
         if outcome.error.is_none() {
             let images = outcome.images;
+            {
+                let mut st = lock(&self.shared);
+                let tags = st
+                    .acr
+                    .tags
+                    .entry(self.registry.to_ascii_lowercase())
+                    .or_default();
+                for image in &images {
+                    let (Some(repo), Some(tag), Some(digest)) = (
+                        image.get("repository").and_then(Value::as_str),
+                        image.get("tag").and_then(Value::as_str),
+                        image.get("digest").and_then(Value::as_str),
+                    ) else {
+                        continue;
+                    };
+                    tags.insert(format!("{repo}:{tag}"), digest.to_string());
+                }
+            }
             self.update(|r| r.output_images = images);
         }
         Ok(outcome.error)
@@ -697,5 +759,109 @@ mod tests {
         assert!(!is_acr_path(
             "/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs/j"
         ));
+    }
+}
+
+/// The login server the fake reports for `registry`: the production name under
+/// `--public-hosts`, else a path of the listener (`127.0.0.1:PORT/registry/NAME`) that clients
+/// use as they would a host name.
+pub(crate) fn login_server(st: &State, registry: &str) -> String {
+    let registry = registry.to_ascii_lowercase();
+    if st.public_hosts {
+        format!("{registry}.azurecr.io")
+    } else {
+        let host = st.listener_url.trim_start_matches("https://");
+        format!("{host}/registry/{registry}")
+    }
+}
+
+/// The registry a data-plane request is for and the path inside it: `/registry/NAME/…` on the
+/// listener, or any path on `NAME.azurecr.io`.
+pub(crate) fn data_target(host: Option<&str>, path: &str) -> Option<(String, String)> {
+    if let Some(rest) = path.strip_prefix("/registry/") {
+        let (name, inner) = rest.split_once('/').unwrap_or((rest, ""));
+        return Some((name.to_ascii_lowercase(), format!("/{inner}")));
+    }
+    let host = host?.split(':').next()?.to_ascii_lowercase();
+    let name = host.strip_suffix(".azurecr.io")?;
+    Some((name.to_string(), path.to_string()))
+}
+
+fn registry_error(status: u16, code: &str, message: &str) -> Resp {
+    Resp::json(
+        status,
+        &json!({"errors": [{"code": code, "message": message, "detail": null}]}),
+    )
+}
+
+/// The registry's token service and its tag API (what `az acr repository show-tags` uses):
+/// `POST /oauth2/exchange` (an Entra token for a refresh token), `POST /oauth2/token` (a
+/// refresh token for an access token), `GET /acr/v1/{repository}/_tags/{tag}`.
+pub(crate) fn handle_data(st: &mut State, registry: &str, path: &str, req: &Req) -> Resp {
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&req.body)
+        .into_owned()
+        .collect();
+    match (req.method.as_str(), path) {
+        ("POST", "/oauth2/exchange") => {
+            let aad = form.get("access_token").cloned().unwrap_or_default();
+            let known = st.entra_tokens.iter().any(|t| t.token == aad);
+            if form.get("grant_type").map(String::as_str) != Some("access_token") || !known {
+                return registry_error(401, "UNAUTHORIZED", "authentication required");
+            }
+            let token = format!("acr-refresh-{}", random_hex(24));
+            st.acr.data_tokens.push(token.clone());
+            st.remember_issued(&token);
+            Resp::json(200, &json!({"refresh_token": token}))
+        }
+        ("POST", "/oauth2/token") => {
+            let refresh = form.get("refresh_token").cloned().unwrap_or_default();
+            if form.get("grant_type").map(String::as_str) != Some("refresh_token")
+                || !st.acr.data_tokens.contains(&refresh)
+            {
+                return registry_error(401, "UNAUTHORIZED", "authentication required");
+            }
+            let token = format!("acr-access-{}", random_hex(24));
+            st.acr.data_tokens.push(token.clone());
+            st.remember_issued(&token);
+            Resp::json(200, &json!({"access_token": token}))
+        }
+        ("GET", p) if p.starts_with("/acr/v1/") => {
+            let authorized = req
+                .bearer()
+                .is_some_and(|t| st.acr.data_tokens.contains(&t));
+            if !authorized {
+                return registry_error(401, "UNAUTHORIZED", "authentication required");
+            }
+            let inner = p.trim_start_matches("/acr/v1/");
+            let Some((repo, tag)) = inner.rsplit_once("/_tags/") else {
+                return registry_error(
+                    404,
+                    "NAME_UNKNOWN",
+                    "repository name not known to registry",
+                );
+            };
+            let login = login_server(st, registry);
+            match st
+                .acr
+                .tags
+                .get(registry)
+                .and_then(|t| t.get(&format!("{repo}:{tag}")))
+            {
+                Some(digest) => Resp::json(
+                    200,
+                    &json!({
+                        "registry": login,
+                        "imageName": repo,
+                        "tag": {
+                            "name": tag, "digest": digest,
+                            "createdTime": now(), "lastUpdateTime": now(), "signed": false,
+                            "changeableAttributes": {"deleteEnabled": true, "writeEnabled": true, "readEnabled": true, "listEnabled": true},
+                        },
+                    }),
+                ),
+                None => registry_error(404, "TAG_UNKNOWN", "the specified tag does not exist"),
+            }
+        }
+        _ => registry_error(404, "NOT_FOUND", "not found"),
     }
 }

@@ -44,6 +44,11 @@ pub const PUBLIC_HOSTS: [&str; 5] = [
     "token.actions.githubusercontent.com",
 ];
 
+/// The BuildKit-only part of a Dockerfile instruction, which the classic builder refuses.
+pub fn buildkit_only(instruction: &str) -> Option<String> {
+    acr::buildkit_only(instruction)
+}
+
 /// Start-up options of a [`FakeCloud`].
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -597,6 +602,23 @@ impl FakeCloud {
     /// Adds a fault (faults fire in the order they were added).
     pub fn add_fault(&self, f: Fault) {
         self.state().faults.push(f);
+    }
+
+    /// Sets the latest `actions/runner` release (`v2.331.0`).
+    pub fn set_runner_release(&self, tag: &str) {
+        self.state().seed.runner_release = tag.to_string();
+    }
+
+    /// Makes `registry` hold `repository:tag` (as if a build had pushed it).
+    pub fn push_image(&self, registry: &str, repository: &str, tag: &str) -> String {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        self.state()
+            .acr
+            .tags
+            .entry(registry.to_ascii_lowercase())
+            .or_default()
+            .insert(format!("{repository}:{tag}"), digest.clone());
+        digest
     }
 
     /// The just-in-time runners registered so far, oldest first.

@@ -151,7 +151,12 @@ async fn handle(
         return Ok(to_hyper(admin(&shared, &req)));
     }
 
-    let service = classify(&req.path);
+    let registry_data = crate::acr::data_target(host.as_deref(), &req.path);
+    let service = if registry_data.is_some() {
+        "acr"
+    } else {
+        classify(&req.path)
+    };
     let (at_ms, auth, fault, latency) = {
         let mut st = lock(&shared);
         let at_ms = st.elapsed_ms();
@@ -210,10 +215,14 @@ async fn handle(
             }
             (r, false)
         }
-        _ => match acr {
-            // No API description of ACR Tasks is vendored: no contract check.
-            Some(r) => (r, false),
-            None => dispatch(&mut st, service, &req, &mut entry),
+        _ => match (acr, &registry_data) {
+            // No API description of ACR Tasks or the registry API is vendored: no contract check.
+            (Some(r), _) => (r, false),
+            (None, Some((registry, path))) => (
+                crate::acr::handle_data(&mut st, registry, path, &req),
+                false,
+            ),
+            (None, None) => dispatch(&mut st, service, &req, &mut entry),
         },
     };
     let resp = decorate(service, resp);

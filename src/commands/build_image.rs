@@ -9,7 +9,9 @@ use crate::acr::{self, Registry};
 use crate::arm::Arm;
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
+use crate::runner_version::{self, RunnerVersion};
 use crate::runtime::markdown_table;
+use crate::secret::Secret;
 use crate::{Step, say};
 
 /// How often the growing log is read.
@@ -27,6 +29,82 @@ pub struct Request {
     context: PathBuf,
     dockerfile: String,
     timeout: Duration,
+    build_args: Vec<(String, String)>,
+    runner_version: Option<VersionWanted>,
+}
+
+/// `runner-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VersionWanted {
+    /// The current `actions/runner` release.
+    Latest,
+    /// This version.
+    Exact(RunnerVersion),
+}
+
+/// Reads `build-args`: a YAML map of names to scalar values.
+fn build_args(text: Option<&str>) -> Result<Vec<(String, String)>> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| Error::input("build-args", format!("is not a YAML map ({e})")))?;
+    let Some(map) = yaml.as_mapping() else {
+        return Err(Error::input(
+            "build-args",
+            "must be a YAML map of build argument names to values",
+        ));
+    };
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let name = k.as_str().unwrap_or_default().to_string();
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::input(
+                "build-args",
+                format!("`{name}` is not a build argument name (letters, digits, _)"),
+            ));
+        }
+        let value = match v {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(Error::input(
+                    "build-args",
+                    format!("`{name}` must be a string, number or boolean"),
+                ));
+            }
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+fn runner_version(text: Option<&str>) -> Result<Option<VersionWanted>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    if text.eq_ignore_ascii_case("latest") {
+        return Ok(Some(VersionWanted::Latest));
+    }
+    let version = RunnerVersion::parse(text).ok_or_else(|| {
+        Error::input(
+            "runner-version",
+            format!("`{text}` is neither `latest` nor a version like 2.336.0"),
+        )
+    })?;
+    if version < runner_version::MINIMUM {
+        return Err(Error::input(
+            "runner-version",
+            format!(
+                "{version} is older than {}, the oldest runner GitHub registers; use `latest`",
+                runner_version::MINIMUM
+            ),
+        ));
+    }
+    Ok(Some(VersionWanted::Exact(version)))
 }
 
 impl Request {
@@ -77,7 +155,17 @@ impl Request {
                 "must be between 1 and 480 for build-image (ACR Tasks stop a run after 8 hours)",
             ));
         }
+        let build_args = build_args(Inputs::text(&i.build_args).as_deref())?;
+        let runner_version = runner_version(Inputs::text(&i.runner_version).as_deref())?;
+        if runner_version.is_some() && build_args.iter().any(|(n, _)| n == "RUNNER_VERSION") {
+            return Err(Error::input(
+                "build-args",
+                "sets RUNNER_VERSION, which `runner-version` sets too; give one of them",
+            ));
+        }
         Ok(Request {
+            build_args,
+            runner_version,
             registry,
             group: Inputs::required(
                 &i.resource_group,
@@ -97,8 +185,40 @@ impl Request {
     }
 }
 
+/// The image's repository and the tags to push: the `image` tag, and the runner version
+/// with `runner-version`.
+fn tags(image: &str, version: Option<&str>) -> (String, Vec<String>) {
+    let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
+    let mut tags = Vec::new();
+    if let Some(v) = version {
+        tags.push(v.to_string());
+    }
+    if !tags.iter().any(|t| t == tag) {
+        tags.push(tag.to_string());
+    }
+    (repo.to_string(), tags)
+}
+
 /// Runs `build-image`.
 pub async fn run(step: &Step, req: &Request) -> Result<()> {
+    let version = match req.runner_version {
+        None => None,
+        Some(VersionWanted::Exact(v)) => Some(v.to_string()),
+        Some(VersionWanted::Latest) => {
+            let token = Inputs::text(&step.inputs.github_token).map(Secret::masked);
+            let v = step
+                .github()
+                .await?
+                .latest_runner_version(token.as_ref())
+                .await?;
+            say!("The current actions/runner release is {v}");
+            Some(v)
+        }
+    };
+    let (repo, tags) = tags(&req.image, version.as_deref());
+    if let Some(v) = &version {
+        step.output("runner-version", v)?;
+    }
     let packed = crate::pack::pack(&req.context, &req.dockerfile)?;
     say!(
         "Build context {}: {} file(s), {} path(s) left out by .dockerignore, {} KiB packed",
@@ -123,14 +243,38 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
         &step.http,
     );
     let registry = Registry::new(&req.subscription, &req.group, &req.registry);
+    if let Some(v) = &version
+        && let Some(image) = existing(step, &arm, &registry, &repo, v).await?
+    {
+        say!("{image} is in the registry already: nothing to build");
+        step.output("image", &image)?;
+        step.output("image-built", "false")?;
+        step.rt.summary(&format!(
+            "### build-image\n\n{}\n",
+            markdown_table(
+                &["", ""],
+                &[
+                    vec!["Image".into(), format!("`{image}` (already built)")],
+                    vec!["Runner version".into(), v.clone()],
+                ]
+            )
+        ));
+        return Ok(());
+    }
+    let mut arguments = req.build_args.clone();
+    if let Some(v) = &version {
+        arguments.push(("RUNNER_VERSION".into(), v.clone()));
+    }
+    let images: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
 
     let upload = acr::upload_url(&arm, &registry).await?;
     acr::upload(&step.http, &upload, packed.archive).await?;
     say!("Uploaded the build context");
     let request = acr::docker_build_request(
-        &req.image,
+        &images,
         &upload.relative_path,
         &req.dockerfile,
+        &arguments,
         req.timeout.as_secs(),
     );
     let run_id = acr::schedule(&arm, &registry, &request).await?;
@@ -231,6 +375,7 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
     };
     say!("Built and pushed {image} in {elapsed} s");
     step.output("image", &image)?;
+    step.output("image-built", "true")?;
     step.rt.summary(&format!(
         "### build-image\n\n{}\n",
         markdown_table(
@@ -242,4 +387,39 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
         )
     ));
     Ok(())
+}
+
+/// `registry/repo:version@digest` when the registry already holds the version's tag.
+async fn existing(
+    step: &Step,
+    arm: &Arm,
+    registry: &Registry,
+    repo: &str,
+    version: &str,
+) -> Result<Option<String>> {
+    let (cloud, credential) = step.azure().await?;
+    let login = acr::login_server(arm, registry).await?;
+    let scope = format!(
+        "{}/.default",
+        cloud.resource_manager.as_str().trim_end_matches('/')
+    );
+    let token = credential
+        .get_token(&[scope.as_str()], None)
+        .await
+        .map_err(|e| {
+            crate::azure_auth::sign_in_error(&e).unwrap_or_else(|| Error::AzureAuth {
+                detail: "no Azure token for the registry".into(),
+                hint: "Check the Azure inputs".into(),
+            })
+        })?;
+    let token = Secret::masked(token.token.secret());
+    let digest = acr::tag_digest(&step.http, &login, &token, repo, version).await?;
+    // A login server with a path (a registry behind a proxy, or the fake cloud) is named as
+    // ACR names the images it pushes.
+    let shown = if login.contains('/') {
+        format!("{}.azurecr.io", registry.name.to_ascii_lowercase())
+    } else {
+        login
+    };
+    Ok(digest.map(|d| format!("{shown}/{repo}:{version}@{d}")))
 }

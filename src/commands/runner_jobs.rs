@@ -13,6 +13,15 @@ use crate::runtime::markdown_table;
 use crate::secret::Secret;
 use crate::{Step, say};
 
+/// Sets parameter `name` unless `parameters` set it.
+fn fill(params: &mut Map<String, Value>, name: &str, value: Option<String>) {
+    if !params.contains_key(name)
+        && let Some(v) = value
+    {
+        params.insert(name.to_string(), json!({ "value": v }));
+    }
+}
+
 /// What GitHub told about the App for the jobs.
 struct AppFacts {
     app_id: Option<String>,
@@ -41,27 +50,22 @@ pub async fn parameters(
             .map(str::to_string)
     };
     let facts = app_facts(step, given("gitHubAppId"), given("gitHubInstallationId")).await?;
-    let mut fill = |name: &str, value: Option<String>| {
-        if !params.contains_key(name)
-            && let Some(v) = value
-        {
-            params.insert(name.to_string(), json!({ "value": v }));
-        }
-    };
-    fill("gitHubAppId", facts.app_id.clone());
+    fill(params, "gitHubAppId", facts.app_id.clone());
     fill(
+        params,
         "gitHubInstallationId",
         facts.installation_id.map(|id| id.to_string()),
     );
-    fill("gitHubOwner", i.owner_or_default()?);
+    fill(params, "gitHubOwner", i.owner_or_default()?);
     fill(
+        params,
         "gitHubAppKeySecretUri",
         step.rt.outputs().get("secret-uri").cloned(),
     );
     if Inputs::text(&i.github_api_url).is_some()
         || std::env::var("GITHUB_API_URL").is_ok_and(|v| !v.is_empty())
     {
-        fill("gitHubApiUrl", Some(i.github_api_url()?));
+        fill(params, "gitHubApiUrl", Some(i.github_api_url()?));
     }
     for (name, what) in [
         ("gitHubAppId", "GitHub App id"),
@@ -78,16 +82,38 @@ pub async fn parameters(
             ));
         }
     }
+    // Pools without an image run the image an earlier build-image of this step pushed, else
+    // the registry's github-runner:latest.
     let acr = params
         .get("acrName")
         .and_then(|p| p["value"].as_str())
         .map(str::to_string);
-    let default_image = acr.map(|a| format!("{a}{acr_suffix}/github-runner:latest"));
-    let jobs = pools
+    let built = step.rt.outputs().get("image").cloned();
+    fill(
+        params,
+        "runnerImage",
+        built.or_else(|| acr.map(|a| format!("{a}{acr_suffix}/github-runner:latest"))),
+    );
+    let default_image = params
+        .get("runnerImage")
+        .and_then(|p| p["value"].as_str())
+        .filter(|i| !i.is_empty());
+    if default_image.is_none()
+        && let Some(job) = pools.jobs.iter().find(|j| j.image.is_none())
+    {
+        return Err(Error::input(
+            "pools",
+            format!(
+                "pool `{}` has no `image`, and there is neither a `runnerImage` nor an `acrName` parameter to form the default <acr>/github-runner:latest",
+                job.pool
+            ),
+        ));
+    }
+    let jobs: Vec<Value> = pools
         .jobs
         .iter()
-        .map(|job| job.parameter(default_image.as_deref(), group_id))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|job| job.parameter(group_id))
+        .collect();
     params.insert("pools".into(), json!({ "value": jobs }));
     budget(step, pools, facts.token.as_ref()).await;
     Ok(())

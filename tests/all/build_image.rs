@@ -146,3 +146,155 @@ fn dry_run_packs_and_uploads_nothing() {
     );
     assert!(ctx.fake.acr_runs().is_empty());
 }
+
+fn runner_inputs(ctx: &TestContext) -> BTreeMap<&'static str, String> {
+    let runner = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runner");
+    let mut i = inputs(ctx, &runner);
+    i.insert("image", "github-runner:latest".into());
+    i.insert("runner-version", "latest".into());
+    i.insert(
+        "build-args",
+        "EXTRA_PACKAGES: \"make gcc\"\nRETRIES: 3\n".into(),
+    );
+    i
+}
+
+#[test]
+fn the_runner_image_builds_with_the_latest_runner_and_is_not_built_twice() {
+    let ctx = ctx();
+    let run = ctx.run(&runner_inputs(&ctx), &[]);
+    run.assert_ok();
+    // The project's own runner/ builds with the classic builder ACR quick runs use.
+    let runs = ctx.fake.acr_runs();
+    assert_eq!(runs.len(), 1);
+    let body = &runs[0].request_body;
+    assert_eq!(
+        body["imageNames"],
+        serde_json::json!(["github-runner:2.330.0", "github-runner:latest"])
+    );
+    let args: BTreeMap<String, String> = body["arguments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(args["RUNNER_VERSION"], "2.330.0");
+    assert_eq!(args["EXTRA_PACKAGES"], "make gcc");
+    assert_eq!(args["RETRIES"], "3");
+    assert_eq!(run.output("runner-version"), "2.330.0");
+    assert_eq!(run.output("image-built"), "true");
+    let built = run.output("image").to_string();
+    assert!(
+        built.starts_with("acrrunners.azurecr.io/github-runner:2.330.0@sha256:"),
+        "{built}"
+    );
+
+    // Again: the registry holds that version's tag, so nothing is uploaded or built.
+    let again = ctx.run(&runner_inputs(&ctx), &[]);
+    again.assert_ok();
+    assert_eq!(ctx.fake.acr_runs().len(), 1, "{}", again.log());
+    assert_eq!(again.output("image-built"), "false");
+    assert_eq!(again.output("image"), built);
+    assert!(again.log().contains("nothing to build"), "{}", again.log());
+    let shown: String = again
+        .log()
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for secret in ctx.fake.issued_secrets() {
+        assert!(!shown.contains(&secret), "{secret} in {shown}");
+        assert!(!again.output_file.contains(&secret));
+    }
+    // The registry's own tokens were masked as they arrived.
+    assert!(
+        again.log().contains("::add-mask::acr-access-"),
+        "{}",
+        again.log()
+    );
+
+    // A newer release builds again.
+    ctx.fake.set_runner_release("v2.331.0");
+    let newer = ctx.run(&runner_inputs(&ctx), &[]);
+    newer.assert_ok();
+    assert_eq!(ctx.fake.acr_runs().len(), 2);
+    assert_eq!(newer.output("runner-version"), "2.331.0");
+    ctx.assert_contract();
+}
+
+#[test]
+fn buildkit_only_syntax_fails_on_the_classic_builder() {
+    let ctx = ctx();
+    let root = context(
+        &ctx,
+        "FROM ubuntu:24.04\nCOPY --chmod=0755 scripts /scripts\nRUN echo never\n",
+    );
+    let run = ctx.run(&inputs(&ctx, &root), &[]);
+    assert_eq!(run.code, 1, "{}", run.log());
+    assert!(
+        run.log().contains("the --chmod option requires BuildKit"),
+        "{}",
+        run.log()
+    );
+}
+
+#[test]
+fn a_runner_version_github_refuses_is_refused_before_any_request() {
+    let ctx = ctx();
+    let mut i = runner_inputs(&ctx);
+    i.insert("runner-version", "2.321.0".into());
+    let run = ctx.run(&i, &[]);
+    assert_eq!(run.code, 2, "{}", run.log());
+    assert!(
+        run.log()
+            .contains("older than 2.329.0, the oldest runner GitHub registers"),
+        "{}",
+        run.log()
+    );
+    i.insert("runner-version", "latest".into());
+    i.insert("build-args", "RUNNER_VERSION: 2.330.0\n".into());
+    let run = ctx.run(&i, &[]);
+    assert_eq!(run.code, 2, "{}", run.log());
+    assert!(ctx.fake.requests().is_empty());
+}
+
+#[test]
+fn the_runner_dockerfile_uses_no_buildkit_only_syntax_and_names_todays_defaults() {
+    let dockerfile = include_str!("../../runner/Dockerfile");
+    for line in dockerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+    {
+        assert!(
+            fake_cloud::buildkit_only(line).is_none(),
+            "BuildKit-only: {line}"
+        );
+    }
+    assert!(!dockerfile.contains("# syntax="));
+    assert!(
+        dockerfile.contains(&format!(
+            "ARG RUNNER_VERSION={}",
+            aca_runner_action::runner_version::DEFAULT
+        )),
+        "runner/Dockerfile's RUNNER_VERSION default differs from runner_version::DEFAULT"
+    );
+    // The init container's binary comes from the same release of the action as action.yml.
+    let action = include_str!("../../action.yml");
+    let image = action
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("image: docker://"))
+        .unwrap();
+    assert!(
+        dockerfile.contains(&format!("ARG ACTION_IMAGE={image}")),
+        "runner/Dockerfile's ACTION_IMAGE is not {image}"
+    );
+    // The checker itself refuses what the classic builder refuses.
+    assert!(fake_cloud::buildkit_only("COPY --chmod=0755 a /a").is_some());
+    assert!(fake_cloud::buildkit_only("RUN --mount=type=cache,target=/x true").is_some());
+    assert!(fake_cloud::buildkit_only("COPY --from=action /a /b").is_none());
+}

@@ -255,11 +255,16 @@ fn two_pools_make_two_jobs_with_their_own_labels() {
     assert_eq!(pools[0]["labels"], "self-hosted,linux,small");
     assert_eq!(pools[1]["labels"], "self-hosted,linux,big");
     assert_eq!(pools[1]["cpu"], 2.0);
+    let params = &d.request_body["properties"]["parameters"];
     assert_eq!(
-        pools[0]["image"],
+        params["runnerImage"]["value"],
         "acrrunners.azurecr.io/github-runner:latest"
     );
-    let params = &d.request_body["properties"]["parameters"];
+    let job = ctx.fake.job(RG, "runner-small").unwrap();
+    assert_eq!(
+        job["properties"]["template"]["containers"][0]["image"],
+        "acrrunners.azurecr.io/github-runner:latest"
+    );
     assert_eq!(params["gitHubAppId"]["value"], "12345");
     assert_eq!(params["gitHubOwner"]["value"], ORG);
     let log = run.log();
