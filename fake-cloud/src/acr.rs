@@ -739,29 +739,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_instructions() {
-        let (steps, fail) = instructions(
-            "# syntax\nFROM alpine\n\nRUN echo a \\\n  && echo b\n# fake-fail\nCMD [\"sh\"]\n",
-        );
-        assert_eq!(
-            steps,
-            ["FROM alpine", "RUN echo a && echo b", "CMD [\"sh\"]"]
-        );
-        assert!(fail);
-        assert!(is_acr_path(
-            "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/r/scheduleRun"
-        ));
-        assert!(!is_acr_path(
-            "/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs/j"
-        ));
-    }
-}
-
 /// The login server the fake reports for `registry`: the production name under
 /// `--public-hosts`, else a path of the listener (`127.0.0.1:PORT/registry/NAME`) that clients
 /// use as they would a host name.
@@ -863,5 +840,28 @@ pub(crate) fn handle_data(st: &mut State, registry: &str, path: &str, req: &Req)
             }
         }
         _ => registry_error(404, "NOT_FOUND", "not found"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_instructions() {
+        let (steps, fail) = instructions(
+            "# syntax\nFROM alpine\n\nRUN echo a \\\n  && echo b\n# fake-fail\nCMD [\"sh\"]\n",
+        );
+        assert_eq!(
+            steps,
+            ["FROM alpine", "RUN echo a && echo b", "CMD [\"sh\"]"]
+        );
+        assert!(fail);
+        assert!(is_acr_path(
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/r/scheduleRun"
+        ));
+        assert!(!is_acr_path(
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs/j"
+        ));
     }
 }
