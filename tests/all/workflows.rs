@@ -25,6 +25,23 @@ fn run_workflow(ctx: &TestContext, workflow: &str) -> Vec<Run> {
             if step["uses"].as_str() != Some("./") {
                 continue;
             }
+            // The one condition the examples use: `steps.ID.outputs.NAME == 'VALUE'`.
+            if let Some(condition) = step["if"].as_str() {
+                let (left, right) = condition.split_once("==").unwrap();
+                let (id, output) = left
+                    .trim()
+                    .strip_prefix("steps.")
+                    .and_then(|p| p.split_once(".outputs."))
+                    .unwrap_or_else(|| panic!("{workflow}: unsupported condition {condition}"));
+                let value = step_outputs
+                    .get(id)
+                    .and_then(|o| o.get(output))
+                    .cloned()
+                    .unwrap_or_default();
+                if value != right.trim().trim_matches('\'') {
+                    continue;
+                }
+            }
             let vars = ctx.fake.variables(REPO_SCOPE);
             let mut inputs: BTreeMap<&'static str, String> = BTreeMap::new();
             for (k, v) in step["with"].as_mapping().unwrap() {
@@ -108,6 +125,10 @@ fn the_three_workflows_run_in_sequence_through_variables() {
         ("AZURE_CLIENT_ID", seed.azure_client_id.clone()),
         ("AZURE_TENANT_ID", seed.tenant_id.clone()),
         ("AZURE_SUBSCRIPTION_ID", seed.subscription_id.clone()),
+        (
+            "RUNNER_POOLS",
+            "- name: linux\n  labels: [linux, x64]\n- name: large\n  labels: [linux, large]\n  cpu: 2\n  max-executions: 4\n".to_string(),
+        ),
     ] {
         ctx.fake.put_variable(REPO_SCOPE, name, &value);
     }
@@ -119,7 +140,7 @@ fn the_three_workflows_run_in_sequence_through_variables() {
     assert!(
         runs[2]
             .output("image")
-            .contains(".azurecr.io/github-runner:latest@sha256:"),
+            .contains(".azurecr.io/github-runner:2.330.0@sha256:"),
         "{:?}",
         runs[2].outputs
     );
@@ -165,9 +186,34 @@ fn the_three_workflows_run_in_sequence_through_variables() {
     assert_eq!(params["pools"]["value"].as_array().unwrap().len(), 2);
     assert_eq!(runs[0].output("rotated"), "false");
 
-    // 3. The scheduled rotation: same key, nothing to do.
+    // 3. The scheduled upkeep: same key, and the image already carries the current runner:
+    //    nothing is rotated, built or deployed.
+    let deployments = ctx.fake.deployments().len();
+    let builds = ctx.fake.acr_runs().len();
     let runs = run_workflow(&ctx, "rotate-key.yml");
+    assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].output("rotated"), "false");
+    assert_eq!(runs[0].output("image-built"), "false");
+    assert_eq!(ctx.fake.acr_runs().len(), builds);
+    assert_eq!(ctx.fake.deployments().len(), deployments);
+
+    // A new actions/runner release: the image is rebuilt, and the jobs deployed on it.
+    ctx.fake.set_runner_release("v2.331.0");
+    let runs = run_workflow(&ctx, "rotate-key.yml");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].output("runner-version"), "2.331.0");
+    let image = runs[0].output("image");
+    assert!(image.contains("/github-runner:2.331.0@sha256:"), "{image}");
+    let redeployed = ctx.fake.deployments().last().cloned().unwrap();
+    assert_eq!(
+        redeployed.request_body["properties"]["parameters"]["runnerImage"]["value"],
+        image
+    );
+    let job = ctx.fake.job("rg-runners", "runner-linux").unwrap();
+    assert_eq!(
+        job["properties"]["template"]["containers"][0]["image"],
+        image
+    );
     assert!(ctx.fake.installation_tokens().iter().all(|t| t.revoked));
     ctx.assert_contract();
 }
