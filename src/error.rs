@@ -142,6 +142,17 @@ pub enum Error {
         hint: String,
     },
 
+    /// A role assigned to the deploying principal on a new vault did not take effect in time.
+    #[error(
+        "Key Vault {vault} still refuses the deploying principal (403 ForbiddenByRbac) {waited_minutes} minutes after the deployment assigned it Key Vault Secrets Officer. Azure RBAC usually applies within minutes: rerun the workflow; if it persists, check the assignment on the vault (az role assignment list --scope <vault resource id>) and that `azure-client-id` is the principal the deployment assigned"
+    )]
+    RoleNotEffective {
+        /// The vault URL.
+        vault: String,
+        /// How long the action waited.
+        waited_minutes: u64,
+    },
+
     /// The live key is older than `max-key-age-days`.
     #[error(
         "the GitHub App key in Key Vault is {age_days} days old (created {created}), older than `max-key-age-days` ({max_days}). Rotate it: in the App's settings (Settings → Developer settings → GitHub Apps → the App → Private keys) generate a new private key, store it in the workflow secret that feeds `private-key`, rerun this workflow, then delete the old key in the App's settings"
@@ -202,7 +213,9 @@ impl Error {
                 "GitHub App key or installation"
             }
             Error::GitHub { .. } => "GitHub request failed",
-            Error::KeyVaultForbidden { .. } | Error::KeyVault { .. } => "Key Vault request failed",
+            Error::KeyVaultForbidden { .. }
+            | Error::KeyVault { .. }
+            | Error::RoleNotEffective { .. } => "Key Vault request failed",
             Error::KeyTooOld { .. } => "GitHub App key too old",
             Error::Arm { .. } => "Azure Resource Manager request failed",
             Error::Transport { .. } => "Network failure",

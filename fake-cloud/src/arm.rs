@@ -34,6 +34,8 @@ pub(crate) struct ArmState {
     pub failures: Vec<FailDeployment>,
     /// Container Apps job async operation id → job resource id.
     pub job_ops: BTreeMap<String, String>,
+    /// When a deployment last assigned a role (Key Vault refuses until it settles).
+    pub rbac_changed: Option<Instant>,
 }
 
 /// One resource a deployment creates.
@@ -300,8 +302,10 @@ pub(crate) fn settle(st: &mut State) {
     let ArmState {
         deployments,
         registry,
+        rbac_changed,
         ..
     } = &mut st.arm;
+    let deleted_vaults = &mut st.seed.deleted_vaults;
     for d in deployments.iter_mut().filter(|d| !d.applied) {
         if d.elapsed_ms() < d.duration_ms {
             continue;
@@ -311,6 +315,14 @@ pub(crate) fn settle(st: &mut State) {
         for (i, r) in d.resources.iter().enumerate() {
             if failed != Some(i) {
                 registry_put(registry, &r.id, r.body.clone());
+                if r.rtype
+                    .eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments")
+                {
+                    *rbac_changed = Some(Instant::now());
+                }
+                if r.rtype.eq_ignore_ascii_case("Microsoft.KeyVault/vaults") {
+                    deleted_vaults.retain(|v| !v.name.eq_ignore_ascii_case(&r.name));
+                }
             }
         }
     }
@@ -369,6 +381,10 @@ enum Route {
         sub: String,
         op: String,
     },
+    /// `GET /subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults`.
+    DeletedVaults {
+        sub: String,
+    },
 }
 
 /// Routes served for the `az` CLI that the vendored API description does not cover (subscription
@@ -378,6 +394,7 @@ pub(crate) fn undescribed(req: &Req) -> bool {
         route(&req.method, &req.segments()),
         Some(
             Route::Subscriptions(_)
+                | Route::DeletedVaults { .. }
                 | Route::Deployment {
                     kind: Kind::Validate,
                     ..
@@ -597,6 +614,16 @@ fn route(method: &str, segs: &[String]) -> Option<Route> {
             sub: s(1),
             op: s(7),
         }),
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.keyvault",
+                "deletedvaults",
+            ],
+        ) => Some(Route::DeletedVaults { sub: s(1) }),
         _ => None,
     }
 }
@@ -670,7 +697,8 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
         | Route::DeploymentStatus { sub, .. }
         | Route::WhatIfResult { sub, .. }
         | Route::Job { sub, .. }
-        | Route::JobStatus { sub, .. } => sub.clone(),
+        | Route::JobStatus { sub, .. }
+        | Route::DeletedVaults { sub } => sub.clone(),
     };
     if !sub.eq_ignore_ascii_case(&st.seed.subscription_id) {
         return Some(arm_error(
@@ -714,6 +742,7 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
     settle(st);
     Some(match route {
         Route::Subscriptions(id) => subscriptions(st, id.as_deref()),
+        Route::DeletedVaults { sub } => deleted_vaults(st, &sub),
         Route::Deployment {
             sub,
             rg,
@@ -915,6 +944,62 @@ fn prepare(
     location: Option<&str>,
     body: &Value,
 ) -> Result<Prepared, Resp> {
+    expr::clear_references();
+    prepare_at(st, sub, rg, location, body)
+}
+
+/// What `reference()` returns for a planned resource: its properties, plus the read-only ones
+/// the resource provider would add.
+fn runtime_view(st: &State, rtype: &str, name: &str, id: &str, body: &Value) -> Value {
+    let mut view = body.get("properties").cloned().unwrap_or_else(|| json!({}));
+    if !view.is_object() {
+        view = json!({});
+    }
+    match rtype.to_ascii_lowercase().as_str() {
+        "microsoft.keyvault/vaults" => {
+            view["vaultUri"] = json!(if st.public_hosts {
+                format!("https://{}.vault.azure.net/", name.to_ascii_lowercase())
+            } else {
+                format!("{}/", st.listener_url)
+            });
+        }
+        "microsoft.managedidentity/userassignedidentities" => {
+            view["principalId"] = json!(random_uuid_from(&format!("principal:{id}")));
+            view["clientId"] = json!(random_uuid_from(&format!("client:{id}")));
+            view["tenantId"] = json!(st.seed.tenant_id);
+        }
+        "microsoft.containerregistry/registries" => {
+            view["loginServer"] = json!(crate::acr::login_server(st, name));
+        }
+        "microsoft.operationalinsights/workspaces" => {
+            view["customerId"] = json!(random_uuid_from(&format!("workspace:{id}")));
+        }
+        _ => {}
+    }
+    view
+}
+
+/// A UUID-shaped stable hash (the same resource id gives the same principal id).
+fn random_uuid_from(seed: &str) -> String {
+    let h = stable_id(seed);
+    let g = stable_id(&format!("{seed}#"));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        h & 0xffff_ffff,
+        (h >> 32) & 0xffff,
+        (g >> 4) & 0xfff,
+        (g >> 16) & 0xfff,
+        (g >> 28) & 0xffff_ffff_ffff
+    )
+}
+
+fn prepare_at(
+    st: &State,
+    sub: &str,
+    rg: Option<&str>,
+    location: Option<&str>,
+    body: &Value,
+) -> Result<Prepared, Resp> {
     let props = body.get("properties").cloned().unwrap_or(Value::Null);
     let Some(template) = props.get("template").and_then(Value::as_object) else {
         return Err(arm_error(
@@ -1095,7 +1180,32 @@ fn prepare(
                 }
             }
             body["properties"] = ev.get("properties").cloned().unwrap_or_else(|| json!({}));
-            planned.push((rtype, name, id, body));
+            expr::set_reference(&id, runtime_view(st, &rtype, &name, &id, &body));
+            let nested = res
+                .pointer("/properties/template")
+                .filter(|t| {
+                    t.is_object() && rtype.eq_ignore_ascii_case("Microsoft.Resources/deployments")
+                })
+                .cloned();
+            planned.push((rtype, name, id.clone(), body.clone()));
+            // An inline template with inner scope: its resources are deployed too, and its
+            // outputs are what `reference(deployment).outputs` reads.
+            if let Some(template) = nested {
+                let inner = json!({"properties": {
+                    "template": template,
+                    "parameters": body["properties"].get("parameters").cloned().unwrap_or(json!({})),
+                    "mode": "Incremental",
+                }});
+                let location = body
+                    .get("location")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&rg_location)
+                    .to_string();
+                if let Ok(p) = prepare_at(st, sub, target_rg.as_deref(), Some(&location), &inner) {
+                    expr::set_reference(&id, json!({"outputs": p.outputs}));
+                    planned.extend(p.resources);
+                }
+            }
         }
     }
 
@@ -1244,7 +1354,9 @@ fn put_deployment(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: 
     // The resource providers refuse what they cannot take: that resource's operation fails.
     let failure = failure.or_else(|| {
         resources.iter().enumerate().find_map(|(i, r)| {
-            resources::problem(&r.rtype, &r.body).map(|(code, message)| (Some(i), code, message))
+            resources::problem(&r.rtype, &r.body)
+                .or_else(|| soft_deleted_conflict(st, &r.rtype, &r.name, &r.body))
+                .map(|(code, message)| (Some(i), code, message))
         })
     });
     let d = Deployment {
@@ -1278,6 +1390,63 @@ fn put_deployment(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: 
         .with_header("retry-after", st.seed.arm_retry_after_secs.to_string());
     st.arm.deployments.push(d);
     resp
+}
+
+/// A vault created under the name of a soft-deleted one without `createMode: recover`.
+fn soft_deleted_conflict(
+    st: &State,
+    rtype: &str,
+    name: &str,
+    body: &Value,
+) -> Option<(String, String)> {
+    if !rtype.eq_ignore_ascii_case("Microsoft.KeyVault/vaults") {
+        return None;
+    }
+    let deleted = st
+        .seed
+        .deleted_vaults
+        .iter()
+        .any(|v| v.name.eq_ignore_ascii_case(name));
+    let recover = body
+        .pointer("/properties/createMode")
+        .and_then(Value::as_str)
+        == Some("recover");
+    match (deleted, recover) {
+        (true, false) => Some((
+            "ConflictError".into(),
+            "A vault with the same name already exists in deleted state. You need to either recover or purge existing key vault.".into(),
+        )),
+        (false, true) => Some((
+            "NotFound".into(),
+            format!("The deleted vault '{name}' was not found and cannot be recovered."),
+        )),
+        _ => None,
+    }
+}
+
+/// `Vaults_ListDeleted`.
+fn deleted_vaults(st: &State, sub: &str) -> Resp {
+    let value: Vec<Value> = st
+        .seed
+        .deleted_vaults
+        .iter()
+        .map(|v| {
+            json!({
+                "id": format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/{}/deletedVaults/{}", v.location, v.name),
+                "name": v.name,
+                "type": "Microsoft.KeyVault/deletedVaults",
+                "properties": {
+                    "vaultId": format!("/subscriptions/{sub}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/{}", v.resource_group, v.name),
+                    "location": v.location,
+                    "deletionDate": "2026-11-01T10:00:00Z",
+                    "scheduledPurgeDate": "2027-01-30T10:00:00Z",
+                    "purgeProtectionEnabled": v.purge_protection,
+                    "tags": {},
+                },
+            })
+        })
+        .collect();
+    Resp::json(200, &json!({"value": value}))
 }
 
 /// Differences between two values of a property (children one level deep).

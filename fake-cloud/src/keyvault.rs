@@ -199,7 +199,12 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
             "The request URI contains an invalid name: {name}"
         )));
     }
-    if !op.allowed(st.kv_role) {
+    // A role assigned by a deployment takes a while to reach Key Vault.
+    let settling = st
+        .arm
+        .rbac_changed
+        .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(st.seed.kv_rbac_settle_ms));
+    if settling || !op.allowed(st.kv_role) {
         return Some(Resp::json(
             403,
             &json!({"error": {

@@ -160,6 +160,25 @@ pub struct Seed {
     pub runner_release: String,
     /// Runner groups of every organization (`Default`, id 1, is always there).
     pub runner_groups: Vec<RunnerGroup>,
+    /// Soft-deleted Key Vaults of the subscription.
+    pub deleted_vaults: Vec<DeletedVault>,
+    /// How long Key Vault keeps answering 403 ForbiddenByRbac after a deployment assigned a
+    /// role (Azure RBAC takes minutes to apply), in milliseconds.
+    pub kv_rbac_settle_ms: u64,
+}
+
+/// A soft-deleted Key Vault.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct DeletedVault {
+    /// Vault name.
+    pub name: String,
+    /// Its location.
+    pub location: String,
+    /// The resource group it was in.
+    pub resource_group: String,
+    /// Whether purge protection is on (it cannot be purged before its date).
+    pub purge_protection: bool,
 }
 
 /// A self-hosted runner group of an organization.
@@ -217,6 +236,8 @@ impl Default for Seed {
             github_rate_limit: 5000,
             runner_release: "v2.330.0".into(),
             runner_groups: Vec::new(),
+            deleted_vaults: Vec::new(),
+            kv_rbac_settle_ms: 0,
         }
     }
 }

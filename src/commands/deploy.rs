@@ -178,6 +178,12 @@ impl Request {
                 "must be between 1 and 1440 (a day)",
             ));
         }
+        if template.builtin == Some(Builtin::Prerequisites)
+            && let Some(project) =
+                super::prerequisites::literal_project(Inputs::text(&i.parameters).as_deref())
+        {
+            super::prerequisites::check_project(&project)?;
+        }
         let pools = match template.builtin {
             Some(Builtin::RunnerJobs) => Some(crate::pools::plan(
                 Inputs::text(&i.pools).as_deref(),
@@ -385,6 +391,15 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
         }
     }
     step.output("deployment-id", &deployment_id)?;
+    if req.template.builtin == Some(Builtin::Prerequisites)
+        && let Some(vault) = props["outputs"]["keyVaultUri"]["value"].as_str()
+    {
+        let secret = props["outputs"]["gitHubAppKeySecretUri"]["value"]
+            .as_str()
+            .and_then(|u| u.rsplit('/').next())
+            .unwrap_or("github-app-key");
+        super::prerequisites::wait_for_vault(step, vault, secret).await?;
+    }
     step.rt.summary(&format!(
         "### deploy {}\n\n{}\n",
         req.name,
@@ -430,6 +445,27 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
             }
         }
         Some(Builtin::Prerequisites) => {
+            let project = params
+                .get("project")
+                .and_then(|p| p["value"].as_str())
+                .map(str::to_string);
+            if let Some(project) = &project {
+                super::prerequisites::check_project(project)?;
+                if let Scope::Subscription {
+                    subscription,
+                    location,
+                } = &req.scope
+                {
+                    super::prerequisites::recover_vault(
+                        step,
+                        subscription,
+                        project,
+                        location,
+                        &mut params,
+                    )
+                    .await?;
+                }
+            }
             if !params.contains_key("deployerObjectId") {
                 let (cloud, credential) = step.azure().await?;
                 let scope = format!(

@@ -3,6 +3,7 @@
 
 pub mod build_image;
 pub mod deploy;
+pub mod prerequisites;
 pub mod rotate_key;
 pub mod runner_jobs;
 pub mod set_variables;

@@ -438,3 +438,175 @@ fn the_init_program_without_its_key_fails_clearly() {
     assert!(log.contains("GITHUB_APP_KEY"), "{log}");
     assert!(ctx.fake.requests().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// builtin:prerequisites.
+
+fn prerequisites_inputs(ctx: &TestContext, project: &str) -> BTreeMap<&'static str, String> {
+    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
+    inputs.insert("command", "deploy".into());
+    inputs.remove("key-vault");
+    inputs.insert("template", "builtin:prerequisites".into());
+    inputs.insert("location", "westeurope".into());
+    inputs.insert("parameters", format!("project: {project}\n"));
+    inputs.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
+    inputs.insert("azure-resource-manager-url", ctx.fake.url());
+    inputs
+}
+
+fn resources_of(ctx: &TestContext, kind: &str) -> Vec<Value> {
+    ctx.fake
+        .resources()
+        .into_values()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+        })
+        .collect()
+}
+
+#[test]
+fn prerequisites_make_a_workload_profiles_environment_and_roles_named_from_principal_ids() {
+    let ctx = TestContext::with_seed(seed());
+    let run = ctx.run(&prerequisites_inputs(&ctx, "aca-gh-runners"), &[]);
+    run.assert_ok();
+    let envs = resources_of(&ctx, "Microsoft.App/managedEnvironments");
+    assert_eq!(envs.len(), 1);
+    assert_eq!(
+        envs[0]["properties"]["workloadProfiles"],
+        json!([{"name": "Consumption", "workloadProfileType": "Consumption"}])
+    );
+    let identity = &resources_of(&ctx, "Microsoft.ManagedIdentity/userAssignedIdentities")[0];
+    let identity_id = identity["id"].as_str().unwrap().to_string();
+    let assignments = resources_of(&ctx, "Microsoft.Authorization/roleAssignments");
+    assert_eq!(assignments.len(), 3, "{assignments:#?}");
+    // The runners' two roles go to the identity's principal id, in a deployment of their own.
+    let principal_ids: Vec<&str> = assignments
+        .iter()
+        .map(|a| a["properties"]["principalId"].as_str().unwrap())
+        .collect();
+    let seed = ctx.fake.seed();
+    let runners: Vec<&&str> = principal_ids
+        .iter()
+        .filter(|p| **p != seed.azure_object_id)
+        .collect();
+    assert_eq!(runners.len(), 2, "{principal_ids:?}");
+    assert!(runners[0] == runners[1] && !runners[0].starts_with("fake:"));
+    for a in &assignments {
+        let name = a["name"].as_str().unwrap();
+        assert_eq!(name.len(), 36, "{name}");
+    }
+    // In the template, every role assignment's name hashes a principal id, never a name.
+    let template: Value =
+        serde_json::from_str(include_str!("../../templates/prerequisites.json")).unwrap();
+    let mut names = Vec::new();
+    collect_role_names(&template, &mut names);
+    assert_eq!(names.len(), 3);
+    for name in names {
+        assert!(
+            name.contains("parameters('principalId')")
+                || name.contains("parameters('deployerObjectId')"),
+            "{name}"
+        );
+    }
+    assert!(!identity_id.is_empty());
+    // The vault's URI comes from the vault, and the deploy waited for nothing (no settling).
+    assert_eq!(run.output("keyVaultUri"), format!("{}/", ctx.fake.url()));
+    ctx.assert_contract();
+}
+
+fn collect_role_names(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(o) => {
+            if o.get("type").and_then(Value::as_str)
+                == Some("Microsoft.Authorization/roleAssignments")
+            {
+                out.push(o["name"].as_str().unwrap().to_string());
+            }
+            o.values().for_each(|x| collect_role_names(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_role_names(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn an_invalid_project_is_refused_before_any_request() {
+    for project in ["ab", "Runners", "a-very-long-project-name", "abcdefghijk-x"] {
+        let ctx = TestContext::with_seed(seed());
+        let run = ctx.run(&prerequisites_inputs(&ctx, project), &[]);
+        assert_eq!(run.code, 2, "{project}: {}", run.log());
+        assert!(run.log().contains("`project` is"), "{}", run.log());
+        assert!(ctx.fake.requests().is_empty(), "{project}");
+    }
+}
+
+#[test]
+fn a_soft_deleted_vault_of_the_same_name_is_recovered_or_explained() {
+    // The vault name the template derives for this project and subscription.
+    let ctx = TestContext::with_seed(seed());
+    let run = ctx.run(&prerequisites_inputs(&ctx, "runners"), &[]);
+    run.assert_ok();
+    let vault = run.output("keyVaultName").to_string();
+
+    for (location, recovered) in [("westeurope", true), ("northeurope", false)] {
+        let mut s = seed();
+        s.deleted_vaults = vec![fake_cloud::DeletedVault {
+            name: vault.clone(),
+            location: location.into(),
+            resource_group: "rg-runners".into(),
+            purge_protection: true,
+        }];
+        let ctx = TestContext::with_seed(s);
+        let run = ctx.run(&prerequisites_inputs(&ctx, "runners"), &[]);
+        if recovered {
+            run.assert_ok();
+            assert!(
+                run.log()
+                    .contains(&format!("Key Vault {vault} was deleted")),
+                "{}",
+                run.log()
+            );
+            let d = &ctx.fake.deployments()[0];
+            assert_eq!(
+                d.request_body["properties"]["parameters"]["keyVaultCreateMode"]["value"],
+                "recover"
+            );
+        } else {
+            assert_eq!(run.code, 2, "{}", run.log());
+            assert!(
+                run.log().contains(&format!("deleted in {location}")),
+                "{}",
+                run.log()
+            );
+            assert!(
+                run.log().contains("`location: northeurope`"),
+                "{}",
+                run.log()
+            );
+            assert!(ctx.fake.deployments().is_empty());
+        }
+    }
+}
+
+#[test]
+fn the_prerequisites_deploy_ends_when_the_deployer_can_use_the_vault() {
+    let mut s = seed();
+    s.kv_rbac_settle_ms = 2500;
+    let ctx = TestContext::with_seed(s);
+    let started = std::time::Instant::now();
+    let run = ctx.run(&prerequisites_inputs(&ctx, "runners"), &[]);
+    run.assert_ok();
+    let log = run.log();
+    assert!(
+        log.contains("Waiting for the role assignment on Key Vault"),
+        "{log}"
+    );
+    assert!(log.contains("answers the deploying principal now"), "{log}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(2500));
+    // The next step can use the vault at once.
+    let mut rotate = ctx.rotate_inputs("app1.pkcs1.pem");
+    rotate.insert("key-vault", run.output("keyVaultUri").to_string());
+    ctx.run(&rotate, &[]).assert_ok();
+}

@@ -3,12 +3,53 @@
 //! Supported: string/integer/boolean literals, member access (`.field`), indexing (`[0]`,
 //! `['field']`) and the functions `parameters`, `variables` (evaluated recursively), `copyIndex`,
 //! `length`, `format`, `concat`, `toLower`, `toUpper`, `replace`, `take`, `skip`, `string`,
-//! `int`, `bool`, `if`, `equals`, `not`, `empty`, `coalesce`, `createArray`, `uniqueString`
-//! (a deterministic stand-in hash), `resourceId`, `subscriptionResourceId`, `subscription`,
-//! `resourceGroup` and `environment` (Azure public cloud values). Anything else (`reference`,
-//! `listKeys`, …) cannot be evaluated; callers then use the string `"fake:" + expression`.
+//! `int`, `bool`, `if`, `equals`, `not`, `empty`, `coalesce`, `createArray`, `createObject`,
+//! `guid` and `uniqueString` (deterministic stand-in hashes), `reference` (of resources planned
+//! earlier in the same deployment), `resourceId`, `subscriptionResourceId`, `subscription`,
+//! `resourceGroup` and `environment` (Azure public cloud values). Anything else (`listKeys`, …)
+//! cannot be evaluated; callers then use the string `"fake:" + expression`.
 
 use serde_json::{Map, Value, json};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+thread_local! {
+    /// What `reference(id)` returns while one deployment is evaluated: the runtime state of the
+    /// resources planned so far (lower-cased id → value), as the fake's resource providers
+    /// would report it.
+    static REFERENCES: RefCell<BTreeMap<String, Value>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Makes `reference(id)` answer `state` for the rest of this evaluation.
+pub(crate) fn set_reference(id: &str, state: Value) {
+    REFERENCES.with(|r| r.borrow_mut().insert(id.to_ascii_lowercase(), state));
+}
+
+/// Forgets every `reference` (a new top-level evaluation starts).
+pub(crate) fn clear_references() {
+    REFERENCES.with(|r| r.borrow_mut().clear());
+}
+
+/// A deterministic `guid()`: a UUID-shaped hash of the arguments.
+fn guid(parts: &[String]) -> String {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
+    for byte in parts.join("|").bytes() {
+        a ^= u64::from(byte);
+        a = a.wrapping_mul(0x0100_0000_01b3);
+        b = b.rotate_left(5) ^ u64::from(byte);
+        b = b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    let hex = format!("{a:016x}{b:016x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
 
 /// What expressions can see.
 #[derive(Clone, Copy)]
@@ -397,6 +438,13 @@ fn call(ctx: &Ctx<'_>, name: &str, args: &[Value]) -> R {
                 map.insert(key.clone(), pair[1].clone());
             }
             Ok(Value::Object(map))
+        }
+        "guid" => Ok(Value::String(guid(
+            &args.iter().map(text).collect::<Vec<_>>(),
+        ))),
+        "reference" => {
+            let id = text(args.first().ok_or(())?).to_ascii_lowercase();
+            REFERENCES.with(|r| r.borrow().get(&id).cloned()).ok_or(())
         }
         "uniquestring" => Ok(Value::String(unique_string(
             &args.iter().map(text).collect::<Vec<_>>(),
