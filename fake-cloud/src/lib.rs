@@ -333,6 +333,9 @@ pub enum FaultAction {
     },
     /// Read the request, then close the connection without any response.
     Drop,
+    /// Handle the request (its write is applied), then close the connection without the
+    /// response: the state changed, the client never heard.
+    DropAfterApplied,
     /// Delay the request by this much, then handle it normally.
     Latency {
         /// Delay in milliseconds.

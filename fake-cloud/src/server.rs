@@ -197,6 +197,7 @@ async fn handle(
         request_body: String::from_utf8_lossy(&req.body).into_owned(),
         response_body: String::new(),
     };
+    let drop_after = matches!(fault, Some(FaultAction::DropAfterApplied));
     let (resp, check) = match fault {
         Some(FaultAction::Drop) => {
             entry.done_ms = st.elapsed_ms();
@@ -225,6 +226,13 @@ async fn handle(
             (None, None) => dispatch(&mut st, service, &req, &mut entry),
         },
     };
+    if drop_after {
+        entry.status = resp.status;
+        entry.response_body = "(dropped after it was applied)".into();
+        entry.done_ms = st.elapsed_ms();
+        st.log(entry);
+        return Err(DropConnection);
+    }
     let resp = decorate(service, resp);
     if check {
         let violations = contract::check(

@@ -292,7 +292,14 @@ pub async fn run(step: &Step) -> Result<()> {
         }
     }
 
-    // Retire the others only now that the new version is stored and the jobs use it.
+    // Retire the others only now that the new version is stored and the jobs use it. After a
+    // store, the list is read again: a store whose answer was lost and retried leaves a second
+    // copy that the list read before the store cannot know.
+    let versions = if rotated && req.disable_previous {
+        kv.versions(name).await?
+    } else {
+        versions
+    };
     let mut disabled: Vec<String> = Vec::new();
     if req.disable_previous && !live_version.is_empty() {
         let to_disable: Vec<_> = versions

@@ -507,3 +507,43 @@ fn without_disable_previous_versions_the_list_is_not_read() {
         ctx.fake.requests()
     );
 }
+
+#[test]
+fn a_store_whose_answer_is_lost_leaves_one_enabled_version() {
+    // The vault applies the PUT but the answer never arrives; the client's retry stores the
+    // key again. Every copy but the live one must end up disabled.
+    let ctx = TestContext::new();
+    ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[])
+        .assert_ok();
+    for times in [1, 2] {
+        let ctx = TestContext::new();
+        ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[])
+            .assert_ok();
+        ctx.fake.add_fault(Fault {
+            method: Some("PUT".into()),
+            path_contains: "/secrets/".into(),
+            times,
+            action: FaultAction::DropAfterApplied,
+        });
+        let run = ctx.run(&ctx.rotate_inputs("app1-new.pkcs1.pem"), &[]);
+        run.assert_ok();
+        let versions = ctx.fake.secret_versions("github-app-key");
+        assert_eq!(versions.len(), 2 + times as usize, "{versions:#?}");
+        let enabled: Vec<_> = versions.iter().filter(|v| v.enabled).collect();
+        assert_eq!(
+            enabled.len(),
+            1,
+            "{times} lost answer(s): {versions:#?}\n{}",
+            run.log()
+        );
+        assert_eq!(enabled[0].version, run.output("secret-version"));
+        assert_eq!(enabled[0].version, versions.last().unwrap().version);
+        // A rerun converges: nothing more to write.
+        let again = ctx.run(&ctx.rotate_inputs("app1-new.pkcs1.pem"), &[]);
+        again.assert_ok();
+        assert_eq!(
+            ctx.fake.secret_versions("github-app-key").len(),
+            versions.len()
+        );
+    }
+}
