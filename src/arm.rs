@@ -276,7 +276,76 @@ impl JobRef {
     }
 }
 
+/// A Container Apps job or app that references a Key Vault secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    /// Where it is (its resource id and name; jobs and apps are read and written alike).
+    pub resource: JobRef,
+    /// `job` or `app`.
+    pub kind: &'static str,
+    /// The version it is pinned to (a versioned reference), or `None` (versionless: it reads
+    /// the latest enabled version).
+    pub pinned: Option<String>,
+}
+
 impl Arm {
+    /// Every Container Apps job and app of `subscription` that references the secret at
+    /// `secret_uri` (versionless URI) in a Key Vault secret reference.
+    pub async fn consumers(&self, subscription: &str, secret_uri: &str) -> Result<Vec<Consumer>> {
+        let base = secret_uri.trim_end_matches('/').to_ascii_lowercase();
+        let mut out = Vec::new();
+        for (kind, provider) in [("job", "jobs"), ("app", "containerApps")] {
+            let mut url = format!("/subscriptions/{subscription}/providers/Microsoft.App/{provider}");
+            let mut api = Some(JOBS_API);
+            loop {
+                let resp = self.send(Method::Get, &url, api, None).await?;
+                if resp.status != 200 {
+                    return Err(arm_error(
+                        &format!("listing the subscription's Container Apps {provider}"),
+                        &resp,
+                    ));
+                }
+                for item in resp.body["value"].as_array().into_iter().flatten() {
+                    let (Some(id), Some(name)) = (item["id"].as_str(), item["name"].as_str())
+                    else {
+                        continue;
+                    };
+                    let references = item["properties"]["configuration"]["secrets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s["keyVaultUrl"].as_str())
+                        .map(|u| u.trim_end_matches('/').to_ascii_lowercase())
+                        .filter(|u| *u == base || u.starts_with(&format!("{base}/")))
+                        .collect::<Vec<_>>();
+                    let Some(url) = references.first() else {
+                        continue;
+                    };
+                    let pinned = url
+                        .strip_prefix(&format!("{base}/"))
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string);
+                    out.push(Consumer {
+                        resource: JobRef {
+                            id: id.to_string(),
+                            name: name.to_string(),
+                        },
+                        kind,
+                        pinned,
+                    });
+                }
+                match resp.body["nextLink"].as_str() {
+                    Some(next) if !next.is_empty() => {
+                        url = next.to_string();
+                        api = None;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads a Container Apps Job.
     pub async fn get_job(&self, job: &JobRef) -> Result<Value> {
         let resp = self

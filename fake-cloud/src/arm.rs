@@ -385,6 +385,18 @@ enum Route {
     DeletedVaults {
         sub: String,
     },
+    /// `GET /subscriptions/{sub}/providers/Microsoft.App/{jobs|containerApps}`.
+    AppList {
+        sub: String,
+        kind: &'static str,
+    },
+    /// A container app (`Microsoft.App/containerApps`), read or written.
+    App {
+        sub: String,
+        rg: String,
+        name: String,
+        put: bool,
+    },
 }
 
 /// Routes served for the `az` CLI that the vendored API description does not cover (subscription
@@ -395,6 +407,8 @@ pub(crate) fn undescribed(req: &Req) -> bool {
         Some(
             Route::Subscriptions(_)
                 | Route::DeletedVaults { .. }
+                | Route::AppList { .. }
+                | Route::App { .. }
                 | Route::Deployment {
                     kind: Kind::Validate,
                     ..
@@ -624,6 +638,36 @@ fn route(method: &str, segs: &[String]) -> Option<Route> {
                 "deletedvaults",
             ],
         ) => Some(Route::DeletedVaults { sub: s(1) }),
+        ("GET", ["subscriptions", _, "providers", "microsoft.app", "jobs"]) => {
+            Some(Route::AppList {
+                sub: s(1),
+                kind: "Microsoft.App/jobs",
+            })
+        }
+        ("GET", ["subscriptions", _, "providers", "microsoft.app", "containerapps"]) => {
+            Some(Route::AppList {
+                sub: s(1),
+                kind: "Microsoft.App/containerApps",
+            })
+        }
+        (
+            "GET" | "PUT",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.app",
+                "containerapps",
+                _,
+            ],
+        ) => Some(Route::App {
+            sub: s(1),
+            rg: s(3),
+            name: s(7),
+            put: method == "PUT",
+        }),
         _ => None,
     }
 }
@@ -698,7 +742,9 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
         | Route::WhatIfResult { sub, .. }
         | Route::Job { sub, .. }
         | Route::JobStatus { sub, .. }
-        | Route::DeletedVaults { sub } => sub.clone(),
+        | Route::DeletedVaults { sub }
+        | Route::AppList { sub, .. }
+        | Route::App { sub, .. } => sub.clone(),
     };
     if !sub.eq_ignore_ascii_case(&st.seed.subscription_id) {
         return Some(arm_error(
@@ -719,6 +765,16 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
             ("Microsoft.App/jobs/write", true)
         } else {
             ("Microsoft.App/jobs/read", false)
+        }),
+        Route::App { put, .. } => Some(if *put {
+            ("Microsoft.App/containerApps/write", true)
+        } else {
+            ("Microsoft.App/containerApps/read", false)
+        }),
+        Route::AppList { kind, .. } => Some(if *kind == "Microsoft.App/jobs" {
+            ("Microsoft.App/jobs/read", false)
+        } else {
+            ("Microsoft.App/containerApps/read", false)
         }),
         _ => None,
     };
@@ -743,6 +799,40 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
     Some(match route {
         Route::Subscriptions(id) => subscriptions(st, id.as_deref()),
         Route::DeletedVaults { sub } => deleted_vaults(st, &sub),
+        Route::AppList { kind, .. } => {
+            let value: Vec<Value> = st
+                .arm
+                .registry
+                .values()
+                .filter(|r| r.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(kind)))
+                .map(job_view)
+                .collect();
+            Resp::json(200, &json!({"value": value, "nextLink": null}))
+        }
+        Route::App { sub, rg, name, put } => {
+            let id = format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.App/containerApps/{name}");
+            if put {
+                match body_object(req) {
+                    Ok(mut app) => {
+                        app["id"] = json!(id);
+                        app["name"] = json!(name);
+                        app["type"] = json!("Microsoft.App/containerApps");
+                        registry_put(&mut st.arm.registry, &id, app.clone());
+                        Resp::json(200, &job_view(&app))
+                    }
+                    Err(r) => r,
+                }
+            } else {
+                match registry_get(&st.arm.registry, &id) {
+                    Some(app) => Resp::json(200, &job_view(app)),
+                    None => arm_error(
+                        404,
+                        "ResourceNotFound",
+                        &format!("The Resource 'Microsoft.App/containerApps/{name}' under resource group '{rg}' was not found."),
+                    ),
+                }
+            }
+        }
         Route::Deployment {
             sub,
             rg,

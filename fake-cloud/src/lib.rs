@@ -633,6 +633,34 @@ impl FakeCloud {
         self.state().seed.runner_release = tag.to_string();
     }
 
+    /// Stores a container app (`Microsoft.App/containerApps`) in `resource_group`.
+    pub fn put_app(&self, resource_group: &str, name: &str, app: serde_json::Value) {
+        let mut st = self.state();
+        let id = format!(
+            "/subscriptions/{}/resourceGroups/{resource_group}/providers/Microsoft.App/containerApps/{name}",
+            st.seed.subscription_id
+        );
+        let mut app = app;
+        app["id"] = serde_json::json!(id);
+        app["name"] = serde_json::json!(name);
+        app["type"] = serde_json::json!("Microsoft.App/containerApps");
+        st.arm.registry.insert(id, app);
+    }
+
+    /// A container app as stored, if any.
+    pub fn app(&self, resource_group: &str, name: &str) -> Option<serde_json::Value> {
+        let st = self.state();
+        let id = format!(
+            "/subscriptions/{}/resourceGroups/{resource_group}/providers/Microsoft.App/containerApps/{name}",
+            st.seed.subscription_id
+        );
+        st.arm
+            .registry
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&id))
+            .map(|(_, v)| v.clone())
+    }
+
     /// Makes `registry` hold `repository:tag` (as if a build had pushed it).
     pub fn push_image(&self, registry: &str, repository: &str, tag: &str) -> String {
         let digest = format!("sha256:{}", "ab".repeat(32));

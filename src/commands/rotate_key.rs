@@ -37,6 +37,10 @@ struct Request {
     max_age_days: u64,
     expires_in_days: u64,
     jobs: Vec<JobRef>,
+    /// `jobs: auto`: every job and app of the subscription that references the secret.
+    jobs_auto: bool,
+    /// Where to look for consumers pinned to a version.
+    subscription: Option<String>,
 }
 
 impl Request {
@@ -108,8 +112,19 @@ impl Request {
                 }
                 d => d,
             },
+            jobs_auto: Inputs::text(&i.jobs).is_some_and(|t| t.trim().eq_ignore_ascii_case("auto")),
+            subscription: Inputs::text(&i.azure_subscription_id),
             jobs: match Inputs::text(&i.jobs) {
                 None => Vec::new(),
+                Some(text) if text.trim().eq_ignore_ascii_case("auto") => {
+                    if Inputs::text(&i.azure_subscription_id).is_none() {
+                        return Err(Error::input(
+                            "azure-subscription-id",
+                            "is required with `jobs: auto`: the jobs and apps that use the secret are looked for in that subscription",
+                        ));
+                    }
+                    Vec::new()
+                }
                 Some(text) => {
                     let sub = Inputs::text(&i.azure_subscription_id);
                     text.split([',', '\n', ' '])
@@ -300,11 +315,26 @@ pub async fn run(step: &Step) -> Result<()> {
     } else {
         versions
     };
+    // No consumer may be left pointing at a version about to be disabled: those pinned to one
+    // are switched when the step may write them, else their version stays enabled. With
+    // nothing to disable, nobody can be stranded, and nothing is looked up.
+    let candidates = versions
+        .iter()
+        .any(|v| v.enabled && v.version != live_version);
+    let consumers = if req.disable_previous && !live_version.is_empty() && candidates {
+        protect_consumers(step, &req, &secret_uri, &live_version, &mut done).await?
+    } else {
+        Consumers::default()
+    };
     let mut disabled: Vec<String> = Vec::new();
     if req.disable_previous && !live_version.is_empty() {
         let to_disable: Vec<_> = versions
             .iter()
-            .filter(|v| v.enabled && v.version != live_version)
+            .filter(|v| {
+                v.enabled
+                    && v.version != live_version
+                    && !consumers.kept.contains_key(&v.version.to_ascii_lowercase())
+            })
             .collect();
         if to_disable.is_empty() {
             say!("No other enabled version to disable");
@@ -375,6 +405,9 @@ pub async fn run(step: &Step) -> Result<()> {
     ];
     if let Some(app) = &verified_app {
         rows.insert(0, vec!["GitHub App".to_string(), app.clone()]);
+    }
+    for (kind, name, reads) in &consumers.rows {
+        rows.push(vec![format!("Consumer ({kind}) `{name}`"), reads.clone()]);
     }
     let mut summary = format!(
         "### rotate-key{}\n\n{}",
@@ -657,4 +690,73 @@ mod tests {
         p.insert("actions_variables".to_string(), "read".to_string());
         assert_eq!(permission_warnings(&p, true).len(), 1);
     }
+}
+
+/// What the consumer search found: the versions kept enabled for consumers that could not be
+/// switched (lower-cased version → consumers), and one summary row per consumer.
+#[derive(Debug, Default)]
+struct Consumers {
+    kept: BTreeMap<String, Vec<String>>,
+    rows: Vec<(&'static str, String, String)>,
+}
+
+/// Finds the jobs and apps of the subscription that reference the secret; switches the pinned
+/// ones the step may write (named in `jobs`, or all with `jobs: auto`) to the live version, and
+/// keeps enabled, with a warning, every version one it may not write still pins.
+async fn protect_consumers(
+    step: &Step,
+    req: &Request,
+    secret_uri: &str,
+    live_version: &str,
+    done: &mut Vec<String>,
+) -> Result<Consumers> {
+    let mut found = Consumers::default();
+    let Some(subscription) = &req.subscription else {
+        say!(
+            "Consumers pinned to a version of the secret could not be looked for (no azure-subscription-id): a Container Apps job or app that references an older version by its versioned URL stops working once that version is disabled"
+        );
+        return Ok(found);
+    };
+    let (cloud, credential) = step.azure().await?;
+    let arm = Arm::new(cloud.resource_manager.clone(), credential.clone(), &step.http);
+    let version_uri = format!("{secret_uri}/{live_version}");
+    let live = live_version.to_ascii_lowercase();
+    for consumer in arm.consumers(subscription, secret_uri).await? {
+        let name = consumer.resource.name.clone();
+        let named = req
+            .jobs
+            .iter()
+            .any(|j| j.id.eq_ignore_ascii_case(&consumer.resource.id));
+        let reads = match &consumer.pinned {
+            Some(v) if *v == live => format!("version `{live_version}` (live)"),
+            Some(v) if req.jobs_auto || named => {
+                switch_job(step, &arm, &consumer.resource, secret_uri, &version_uri).await?;
+                done.push(format!("switched {} {name}", consumer.kind));
+                if step.dry_run {
+                    format!("version `{v}` (would switch to `{live_version}`)")
+                } else {
+                    format!("version `{live_version}` (switched from `{v}`)")
+                }
+            }
+            Some(v) => {
+                step.rt.warning(&format!(
+                    "{} {name} reads version {v} of the secret by its versioned URL: that version stays enabled so {name} keeps working; name it in `jobs` (or use `jobs: auto`) to switch it",
+                    consumer.kind
+                ));
+                found.kept.entry(v.clone()).or_default().push(name.clone());
+                format!("version `{v}` (kept enabled for it)")
+            }
+            None if req.jobs_auto => {
+                switch_job(step, &arm, &consumer.resource, secret_uri, &version_uri).await?;
+                done.push(format!("switched {} {name}", consumer.kind));
+                format!("version `{live_version}` (switched from the versionless reference)")
+            }
+            None => "the latest version (versionless; within 30 minutes)".to_string(),
+        };
+        found.rows.push((consumer.kind, name, reads));
+    }
+    if found.rows.is_empty() {
+        say!("No Container Apps job or app of the subscription references the secret");
+    }
+    Ok(found)
 }

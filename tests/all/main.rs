@@ -4,6 +4,7 @@
 mod action_yml;
 mod build_image;
 mod concurrency;
+mod consumers;
 #[cfg(feature = "docker-tests")]
 mod container;
 mod deploy;
