@@ -18,11 +18,11 @@ base=$(mktemp -d)
 fake_pid=
 trap 'kill "$fake_pid" 2>/dev/null || true; rm -rf "$base"' EXIT
 
-# The stub runner: takes --jitconfig like run.sh, says what the real one says when it is ready.
+# The stub runner: takes its configuration as run.sh does, says what the real one says when ready.
 mkdir -p "$base/home"
 cat >"$base/home/run.sh" <<'SH'
 #!/bin/sh
-[ "$1" = --jitconfig ] && [ -n "$2" ] || { echo "stub run.sh: no --jitconfig" >&2; exit 3; }
+[ -n "${ACTIONS_RUNNER_INPUT_JITCONFIG:-}" ] || { echo "stub run.sh: no ACTIONS_RUNNER_INPUT_JITCONFIG" >&2; exit 3; }
 echo "√ Connected to GitHub"
 echo "Listening for Jobs"
 SH

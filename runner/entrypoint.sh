@@ -13,7 +13,10 @@ if [ ! -s "$file" ]; then
   echo "no runner configuration at $file: the init container (aca-runner-action runner-init) did not write one; see its log" >&2
   exit 1
 fi
-config=$(cat "$file")
+# The runner reads its configuration from ACTIONS_RUNNER_INPUT_JITCONFIG and clears it: unlike
+# a --jitconfig argument, it never shows in the process list that workflow steps can read.
+ACTIONS_RUNNER_INPUT_JITCONFIG=$(cat "$file")
+export ACTIONS_RUNNER_INPUT_JITCONFIG
 rm -f "$file" || true
 cd "${RUNNER_HOME:-/home/runner}"
-exec ./run.sh --jitconfig "$config"
+exec ./run.sh

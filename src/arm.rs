@@ -295,7 +295,8 @@ impl Arm {
         let base = secret_uri.trim_end_matches('/').to_ascii_lowercase();
         let mut out = Vec::new();
         for (kind, provider) in [("job", "jobs"), ("app", "containerApps")] {
-            let mut url = format!("/subscriptions/{subscription}/providers/Microsoft.App/{provider}");
+            let mut url =
+                format!("/subscriptions/{subscription}/providers/Microsoft.App/{provider}");
             let mut api = Some(JOBS_API);
             loop {
                 let resp = self.send(Method::Get, &url, api, None).await?;

@@ -246,7 +246,10 @@ fn repo_job_name(pool: &str, repo: &str) -> String {
     }
     let slug = slug.trim_end_matches('-').to_string();
     let full = format!("runner-{pool}-{slug}");
-    if full.len() <= JOB_NAME_MAX && valid_name(&full, JOB_NAME_MAX) {
+    // A name that had to change (`my.repo`, `_my-repo`) gets the hash too, so it cannot meet
+    // the name of a repository that is spelled that way (`my-repo`).
+    let unchanged = slug == repo.to_ascii_lowercase();
+    if unchanged && full.len() <= JOB_NAME_MAX && valid_name(&full, JOB_NAME_MAX) {
         return full;
     }
     let hash = short_hash(repo);
@@ -361,6 +364,12 @@ fn expand(name: &str, pool: &RawPool, owner: Option<&str>) -> Result<Vec<RunnerJ
         if !repos.iter().any(|r: &String| r.eq_ignore_ascii_case(&repo)) {
             repos.push(repo);
         }
+    }
+    if scope == RunnerScope::Repo && name.len() > 20 {
+        return Err(pool_error(
+            name,
+            "a runner-scope repo pool's name must be at most 20 characters (its jobs are named runner-<pool>-<repository>, at most 32)",
+        ));
     }
     if scope == RunnerScope::Repo && repos.is_empty() {
         return Err(pool_error(
@@ -709,6 +718,15 @@ mod tests {
             assert!(valid_name(&job.job_name, 32), "{}", job.job_name);
         }
         assert_ne!(p.jobs[0].job_name, p.jobs[1].job_name);
+        // Names that only differ in what a job name cannot hold stay apart.
+        let p = one("- name: web\n  runner-scope: repo\n  repos: [my.repo, my-repo, _my-repo]\n")
+            .unwrap();
+        let names: BTreeSet<&str> = p.jobs.iter().map(|j| j.job_name.as_str()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names.contains("runner-web-my-repo"), "{names:?}");
+        assert!(
+            one("- name: a-very-long-pool-name-x\n  runner-scope: repo\n  repos: r\n").is_err()
+        );
     }
 
     #[test]

@@ -21,6 +21,13 @@ use crate::key::AppKey;
 use crate::pools::RUNNER_NAME_MAX;
 use crate::say;
 
+/// The action's published image of this release: the init container's image (a test keeps it
+/// equal to the image `action.yml` runs).
+pub const ACTION_IMAGE: &str = concat!(
+    "ghcr.io/aca-runner-action/aca-runner-action:v",
+    env!("CARGO_PKG_VERSION")
+);
+
 /// Where the configuration goes unless `JIT_CONFIG_FILE` says otherwise.
 pub const DEFAULT_CONFIG_FILE: &str = "/jit/config";
 
@@ -35,6 +42,8 @@ pub struct InitPlan {
     runner_group: Option<String>,
     name: String,
     config_file: PathBuf,
+    /// `uid[:gid]` the configuration file is given to (the runner container's user).
+    owner: Option<(u32, Option<u32>)>,
 }
 
 impl std::fmt::Debug for InitPlan {
@@ -122,7 +131,28 @@ impl InitPlan {
             get("CONTAINER_APP_JOB_EXECUTION_NAME").as_deref(),
             get("RUNNER_NAME_PREFIX").as_deref(),
         );
+        let owner = match get("JIT_CONFIG_OWNER") {
+            None => None,
+            Some(text) => {
+                let (uid, gid) = text
+                    .split_once(':')
+                    .map_or((text.as_str(), None), |(u, g)| (u, Some(g)));
+                let bad = || {
+                    Error::input(
+                        "JIT_CONFIG_OWNER",
+                        format!("`{text}` is not uid or uid:gid"),
+                    )
+                };
+                let uid = uid.parse::<u32>().map_err(|_| bad())?;
+                let gid = match gid {
+                    Some(g) => Some(g.parse::<u32>().map_err(|_| bad())?),
+                    None => None,
+                };
+                Some((uid, gid))
+            }
+        };
         Ok(InitPlan {
+            owner,
             app_id,
             installation_id,
             key,
@@ -209,7 +239,7 @@ async fn register(
     let jit = gh
         .generate_jitconfig(token, &plan.target, &plan.name, group_id, &plan.labels)
         .await?;
-    write_config(&plan.config_file, jit.encoded.expose())?;
+    write_config(&plan.config_file, jit.encoded.expose(), plan.owner)?;
     say!(
         "Registered runner {} (id {}) with labels {}{}; its configuration is in {}",
         jit.runner_name,
@@ -248,8 +278,13 @@ fn lacks_permission(e: Error, plan: &InitPlan) -> Error {
     }
 }
 
-/// Writes the configuration readable by its owner only, whole or not at all.
-fn write_config(path: &std::path::Path, config: &str) -> Result<()> {
+/// Writes the configuration readable by its owner only (given to `owner`, the runner
+/// container's user), whole or not at all.
+fn write_config(
+    path: &std::path::Path,
+    config: &str,
+    owner: Option<(u32, Option<u32>)>,
+) -> Result<()> {
     let fail = |e: std::io::Error| Error::RunnerFile {
         path: path.display().to_string(),
         detail: e.to_string(),
@@ -268,6 +303,12 @@ fn write_config(path: &std::path::Path, config: &str) -> Result<()> {
         file.write_all(config.as_bytes()).map_err(fail)?;
         file.sync_all().map_err(fail)?;
     }
+    #[cfg(unix)]
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&tmp, Some(uid), gid).map_err(fail)?;
+    }
+    #[cfg(not(unix))]
+    let _ = owner;
     std::fs::rename(&tmp, path).map_err(fail)
 }
 

@@ -644,12 +644,19 @@ fn route(method: &str, segs: &[String]) -> Option<Route> {
                 kind: "Microsoft.App/jobs",
             })
         }
-        ("GET", ["subscriptions", _, "providers", "microsoft.app", "containerapps"]) => {
-            Some(Route::AppList {
-                sub: s(1),
-                kind: "Microsoft.App/containerApps",
-            })
-        }
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.app",
+                "containerapps",
+            ],
+        ) => Some(Route::AppList {
+            sub: s(1),
+            kind: "Microsoft.App/containerApps",
+        }),
         (
             "GET" | "PUT",
             [
@@ -804,13 +811,19 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
                 .arm
                 .registry
                 .values()
-                .filter(|r| r.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(kind)))
+                .filter(|r| {
+                    r.get("type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+                })
                 .map(job_view)
                 .collect();
             Resp::json(200, &json!({"value": value, "nextLink": null}))
         }
         Route::App { sub, rg, name, put } => {
-            let id = format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.App/containerApps/{name}");
+            let id = format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.App/containerApps/{name}"
+            );
             if put {
                 match body_object(req) {
                     Ok(mut app) => {
@@ -828,7 +841,9 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
                     None => arm_error(
                         404,
                         "ResourceNotFound",
-                        &format!("The Resource 'Microsoft.App/containerApps/{name}' under resource group '{rg}' was not found."),
+                        &format!(
+                            "The Resource 'Microsoft.App/containerApps/{name}' under resource group '{rg}' was not found."
+                        ),
                     ),
                 }
             }

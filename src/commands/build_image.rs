@@ -185,18 +185,42 @@ impl Request {
     }
 }
 
-/// The image's repository and the tags to push: the `image` tag, and the runner version
-/// with `runner-version`.
-fn tags(image: &str, version: Option<&str>) -> (String, Vec<String>) {
+/// The image's repository and the tags to push: with `runner-version`, the version and the
+/// version with a content tag (`2.336.0-1a2b3c4d5e`), then the `image` tag.
+fn tags(image: &str, version: Option<&str>, content: &str) -> (String, Vec<String>) {
     let (repo, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
     let mut tags = Vec::new();
     if let Some(v) = version {
         tags.push(v.to_string());
+        tags.push(format!("{v}-{content}"));
     }
     if !tags.iter().any(|t| t == tag) {
         tags.push(tag.to_string());
     }
     (repo.to_string(), tags)
+}
+
+/// Ten hex digits of SHA-256 over the packed context, the Dockerfile path and the build
+/// arguments: what decides whether an image built before is this build's image.
+fn content_tag(archive: &[u8], dockerfile: &str, arguments: &[(String, String)]) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(archive);
+    h.update(b"\0");
+    h.update(dockerfile.as_bytes());
+    let mut sorted = arguments.to_vec();
+    sorted.sort();
+    for (k, v) in sorted {
+        h.update(b"\0");
+        h.update(k.as_bytes());
+        h.update(b"=");
+        h.update(v.as_bytes());
+    }
+    h.finalize()
+        .iter()
+        .take(5)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Runs `build-image`.
@@ -215,11 +239,16 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
             Some(v)
         }
     };
-    let (repo, tags) = tags(&req.image, version.as_deref());
     if let Some(v) = &version {
         step.output("runner-version", v)?;
     }
     let packed = crate::pack::pack(&req.context, &req.dockerfile)?;
+    let mut arguments = req.build_args.clone();
+    if let Some(v) = &version {
+        arguments.push(("RUNNER_VERSION".into(), v.clone()));
+    }
+    let content = content_tag(&packed.archive, &req.dockerfile, &arguments);
+    let (repo, tags) = tags(&req.image, version.as_deref(), &content);
     say!(
         "Build context {}: {} file(s), {} path(s) left out by .dockerignore, {} KiB packed",
         req.context.display(),
@@ -244,7 +273,7 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
     );
     let registry = Registry::new(&req.subscription, &req.group, &req.registry);
     if let Some(v) = &version
-        && let Some(image) = existing(step, &arm, &registry, &repo, v).await?
+        && let Some(image) = existing(step, &arm, &registry, &repo, v, &content).await?
     {
         say!("{image} is in the registry already: nothing to build");
         step.output("image", &image)?;
@@ -260,10 +289,6 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
             )
         ));
         return Ok(());
-    }
-    let mut arguments = req.build_args.clone();
-    if let Some(v) = &version {
-        arguments.push(("RUNNER_VERSION".into(), v.clone()));
     }
     let images: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
 
@@ -389,13 +414,15 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
     Ok(())
 }
 
-/// `registry/repo:version@digest` when the registry already holds the version's tag.
+/// `registry/repo:version@digest` when the registry already holds this build (its content tag):
+/// the same runner version from the same context and arguments.
 async fn existing(
     step: &Step,
     arm: &Arm,
     registry: &Registry,
     repo: &str,
     version: &str,
+    content: &str,
 ) -> Result<Option<String>> {
     let (cloud, credential) = step.azure().await?;
     let login = acr::login_server(arm, registry).await?;
@@ -413,7 +440,8 @@ async fn existing(
             })
         })?;
     let token = Secret::masked(token.token.secret());
-    let digest = acr::tag_digest(&step.http, &login, &token, repo, version).await?;
+    let tag = format!("{version}-{content}");
+    let digest = acr::tag_digest(&step.http, &login, &token, repo, &tag).await?;
     // A login server with a path (a registry behind a proxy, or the fake cloud) is named as
     // ACR names the images it pushes.
     let shown = if login.contains('/') {

@@ -68,34 +68,58 @@ pub async fn recover_vault(
         credential.clone(),
         &step.http,
     );
-    let path = format!("/subscriptions/{subscription}/providers/Microsoft.KeyVault/deletedVaults");
-    let resp = arm
-        .send(Method::Get, &path, Some(KEYVAULT_API), None)
-        .await?;
-    if resp.status == 403 {
-        step.rt.warning(
-            "could not look for a soft-deleted vault of this project's name (403 listing deleted vaults): if one exists, the deployment fails with ConflictError",
-        );
-        return Ok(());
-    }
-    if resp.status != 200 {
-        return Err(arm_error("listing soft-deleted vaults", &resp));
-    }
     let prefix = format!("kv-{}-", project.chars().take(12).collect::<String>());
-    let found = resp.body["value"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|v| {
-            v["name"].as_str().is_some_and(|n| {
-                n.len() == prefix.len() + 6
-                    && n.starts_with(&prefix)
-                    && n[prefix.len()..].chars().all(|c| c.is_ascii_alphanumeric())
+    let group = format!("/resourcegroups/rg-{project}/");
+    let mut url =
+        format!("/subscriptions/{subscription}/providers/Microsoft.KeyVault/deletedVaults");
+    let mut api = Some(KEYVAULT_API);
+    let mut found = None;
+    while found.is_none() {
+        let resp = arm.send(Method::Get, &url, api, None).await?;
+        if resp.status == 403 {
+            step.rt.warning(
+                "could not look for a soft-deleted vault of this project's name (403 listing deleted vaults): if one exists, the deployment fails with ConflictError",
+            );
+            return Ok(());
+        }
+        if resp.status != 200 {
+            return Err(arm_error("listing soft-deleted vaults", &resp));
+        }
+        // This project's vault: its name (kv-<first 12 of project>-<6>) in its resource group.
+        found = resp.body["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| {
+                let name_fits = v["name"].as_str().is_some_and(|n| {
+                    n.len() == prefix.len() + 6
+                        && n.starts_with(&prefix)
+                        && n[prefix.len()..].chars().all(|c| c.is_ascii_alphanumeric())
+                });
+                let group_fits = v["properties"]["vaultId"]
+                    .as_str()
+                    .is_some_and(|id| id.to_ascii_lowercase().contains(&group));
+                name_fits && group_fits
             })
-        });
+            .cloned();
+        match resp.body["nextLink"].as_str() {
+            Some(next) if !next.is_empty() && found.is_none() => {
+                url = next.to_string();
+                api = None;
+            }
+            _ => break,
+        }
+    }
     let Some(vault) = found else {
         return Ok(());
     };
+    // The template's own `location` parameter, when given, is where the vault goes.
+    let location = params
+        .get("location")
+        .and_then(|p| p["value"].as_str())
+        .unwrap_or(location)
+        .to_string();
+    let location = location.as_str();
     let name = vault["name"].as_str().unwrap_or_default();
     let props = &vault["properties"];
     let deleted_in = props["location"].as_str().unwrap_or_default();
@@ -142,7 +166,8 @@ pub async fn wait_for_vault(step: &Step, vault_url: &str, secret_name: &str) -> 
     let mut pause = Duration::from_secs(1);
     let mut said = false;
     loop {
-        match kv.latest(secret_name).await {
+        // The version list proves the right without reading the key itself.
+        match kv.versions(secret_name).await {
             Ok(_) => {
                 if said {
                     say!(

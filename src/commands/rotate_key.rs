@@ -718,7 +718,11 @@ async fn protect_consumers(
         return Ok(found);
     };
     let (cloud, credential) = step.azure().await?;
-    let arm = Arm::new(cloud.resource_manager.clone(), credential.clone(), &step.http);
+    let arm = Arm::new(
+        cloud.resource_manager.clone(),
+        credential.clone(),
+        &step.http,
+    );
     let version_uri = format!("{secret_uri}/{live_version}");
     let live = live_version.to_ascii_lowercase();
     for consumer in arm.consumers(subscription, secret_uri).await? {

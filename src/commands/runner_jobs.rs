@@ -43,6 +43,12 @@ pub async fn parameters(
     for warning in &pools.warnings {
         step.rt.warning(warning);
     }
+    // KEDA reads the ids as text: a YAML number (`gitHubAppId: 12345`) becomes its digits.
+    for name in ["gitHubAppId", "gitHubInstallationId"] {
+        if let Some(n) = params.get(name).and_then(|p| p["value"].as_u64()) {
+            params.insert(name.to_string(), json!({ "value": n.to_string() }));
+        }
+    }
     let given = |name: &str| {
         params
             .get(name)
@@ -109,11 +115,43 @@ pub async fn parameters(
             ),
         ));
     }
+    fill(
+        params,
+        "initImage",
+        Some(crate::runner_init::ACTION_IMAGE.to_string()),
+    );
     let jobs: Vec<Value> = pools
         .jobs
         .iter()
         .map(|job| job.parameter(group_id))
         .collect();
+    // A workload identity must not be the jobs' own: that one may read the vault, and would be
+    // handed to the runner container.
+    let platform = params
+        .get("acaMsiName")
+        .and_then(|p| p["value"].as_str())
+        .map(|n| n.to_ascii_lowercase());
+    for (job, value) in pools.jobs.iter().zip(&jobs) {
+        let workload = value["workloadIdentity"].as_str().unwrap_or_default();
+        let name = workload
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if let Some(platform) = &platform
+            && !workload.is_empty()
+            && name == *platform
+        {
+            return Err(Error::input(
+                "pools",
+                format!(
+                    "pool `{}`: workload-identity `{}` is the jobs' own identity (acaMsiName), which holds Key Vault Secrets User: the runner container would get the key; give the workflows an identity of their own",
+                    job.pool,
+                    job.workload_identity.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+    }
     params.insert("pools".into(), json!({ "value": jobs }));
     budget(step, pools, facts.token.as_ref()).await;
     Ok(())
@@ -290,7 +328,7 @@ impl BudgetReport {
             ));
         }
         out.push(format!(
-            "  all pools: {} idle, {} busy ({}% of the limit); unchanged answers cost nothing with ETags (enableEtags), so these are upper bounds",
+            "  all pools: {} idle, {} busy ({}% of the limit); with ETags (enableEtags) unchanged answers cost nothing; busy counts max-executions runs queued or running in the watched repositories, and every other run there (GitHub-hosted ones too) costs one call a poll as well",
             self.total_idle(),
             self.total_busy(),
             self.total_busy() * 100 / self.limit.max(1)
@@ -337,7 +375,7 @@ impl BudgetReport {
             format!("**{}** of {}", self.total_busy(), self.limit),
         ]);
         format!(
-            "### GitHub API budget (calls per hour)\n\n{}\nUpper bounds: with ETags (on in builtin:runner-jobs) unchanged answers cost nothing. Busy: every execution slot runs one 10-minute job after another.\n\n",
+            "### GitHub API budget (calls per hour)\n\n{}\nWith ETags (on in builtin:runner-jobs) unchanged answers cost nothing. Busy: max-executions runs queued or running, every execution slot running one 10-minute job after another; any other run in the watched repositories (GitHub-hosted ones too) costs one call a poll more.\n\n",
             markdown_table(
                 &[
                     "Job",

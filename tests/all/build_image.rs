@@ -168,10 +168,19 @@ fn the_runner_image_builds_with_the_latest_runner_and_is_not_built_twice() {
     let runs = ctx.fake.acr_runs();
     assert_eq!(runs.len(), 1);
     let body = &runs[0].request_body;
-    assert_eq!(
-        body["imageNames"],
-        serde_json::json!(["github-runner:2.330.0", "github-runner:latest"])
+    let names: Vec<&str> = body["imageNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], "github-runner:2.330.0");
+    assert!(
+        names[1].starts_with("github-runner:2.330.0-") && names[1].len() == 32,
+        "{names:?}"
     );
+    assert_eq!(names[2], "github-runner:latest");
     let args: BTreeMap<String, String> = body["arguments"]
         .as_array()
         .unwrap()
@@ -218,11 +227,19 @@ fn the_runner_image_builds_with_the_latest_runner_and_is_not_built_twice() {
         again.log()
     );
 
+    // Another build argument (or another context) is another image: it is built.
+    let mut changed = runner_inputs(&ctx);
+    changed.insert("build-args", "EXTRA_PACKAGES: make\n".into());
+    let rebuilt = ctx.run(&changed, &[]);
+    rebuilt.assert_ok();
+    assert_eq!(ctx.fake.acr_runs().len(), 2);
+    assert_eq!(rebuilt.output("image-built"), "true");
+
     // A newer release builds again.
     ctx.fake.set_runner_release("v2.331.0");
     let newer = ctx.run(&runner_inputs(&ctx), &[]);
     newer.assert_ok();
-    assert_eq!(ctx.fake.acr_runs().len(), 2);
+    assert_eq!(ctx.fake.acr_runs().len(), 3);
     assert_eq!(newer.output("runner-version"), "2.331.0");
     ctx.assert_contract();
 }
@@ -283,16 +300,13 @@ fn the_runner_dockerfile_uses_no_buildkit_only_syntax_and_names_todays_defaults(
         )),
         "runner/Dockerfile's RUNNER_VERSION default differs from runner_version::DEFAULT"
     );
-    // The init container's binary comes from the same release of the action as action.yml.
+    // The init container runs the image of the same release of the action as action.yml.
     let action = include_str!("../../action.yml");
     let image = action
         .lines()
         .find_map(|l| l.trim().strip_prefix("image: docker://"))
         .unwrap();
-    assert!(
-        dockerfile.contains(&format!("ARG ACTION_IMAGE={image}")),
-        "runner/Dockerfile's ACTION_IMAGE is not {image}"
-    );
+    assert_eq!(aca_runner_action::runner_init::ACTION_IMAGE, image);
     // The checker itself refuses what the classic builder refuses.
     assert!(fake_cloud::buildkit_only("COPY --chmod=0755 a /a").is_some());
     assert!(fake_cloud::buildkit_only("RUN --mount=type=cache,target=/x true").is_some());

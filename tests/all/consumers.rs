@@ -65,8 +65,10 @@ fn enabled(ctx: &TestContext) -> Vec<String> {
 fn a_job_switched_by_one_rotation_survives_the_next_without_jobs() {
     let ctx = TestContext::with_seed(seed());
     let secret = format!("{}/secrets/github-app-key", ctx.fake.url());
-    ctx.fake.put_job("rg-a", "runner-default", consumer(&ctx, "rg-a", &secret));
-    ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[]).assert_ok();
+    ctx.fake
+        .put_job("rg-a", "runner-default", consumer(&ctx, "rg-a", &secret));
+    ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[])
+        .assert_ok();
 
     // Rotation 1 switches the job: it is pinned to the new version from now on.
     let mut first = inputs(&ctx, "app1-new.pkcs1.pem");
@@ -78,7 +80,7 @@ fn a_job_switched_by_one_rotation_survives_the_next_without_jobs() {
         reference(&ctx.fake.job("rg-a", "runner-default").unwrap()),
         format!("{secret}/{pinned}")
     );
-    assert_eq!(enabled(&ctx), [pinned.clone()]);
+    assert_eq!(enabled(&ctx), std::slice::from_ref(&pinned));
 
     // Rotation 2, the weekly workflow: no `jobs`. The job's version stays enabled, with a
     // warning that names it.
@@ -86,10 +88,14 @@ fn a_job_switched_by_one_rotation_survives_the_next_without_jobs() {
     run.assert_ok();
     let live = run.output("secret-version").to_string();
     let on = enabled(&ctx);
-    assert!(on.contains(&pinned) && on.contains(&live) && on.len() == 2, "{on:?}");
     assert!(
-        run.log()
-            .contains(&format!("::warning::job runner-default reads version {pinned} of the secret")),
+        on.contains(&pinned) && on.contains(&live) && on.len() == 2,
+        "{on:?}"
+    );
+    assert!(
+        run.log().contains(&format!(
+            "::warning::job runner-default reads version {pinned} of the secret"
+        )),
         "{}",
         run.log()
     );
@@ -121,23 +127,41 @@ fn jobs_auto_finds_jobs_and_apps_across_resource_groups() {
     let first = ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[]);
     first.assert_ok();
     let v1 = first.output("secret-version").to_string();
+    ctx.fake.put_job(
+        "rg-a",
+        "runner-linux",
+        consumer(&ctx, "rg-a", &format!("{secret}/{v1}")),
+    );
+    ctx.fake.put_app(
+        "rg-b",
+        "webhook",
+        consumer(&ctx, "rg-b", &format!("{secret}/{v1}")),
+    );
     ctx.fake
-        .put_job("rg-a", "runner-linux", consumer(&ctx, "rg-a", &format!("{secret}/{v1}")));
-    ctx.fake.put_app("rg-b", "webhook", consumer(&ctx, "rg-b", &format!("{secret}/{v1}")));
-    ctx.fake.put_job("rg-c", "runner-other", consumer(&ctx, "rg-c", &secret));
+        .put_job("rg-c", "runner-other", consumer(&ctx, "rg-c", &secret));
     let mut i = inputs(&ctx, "app1-new.pkcs1.pem");
     i.insert("jobs", "auto".into());
     let run = ctx.run(&i, &[]);
     run.assert_ok();
     let live = run.output("secret-version").to_string();
     let want = format!("{secret}/{live}");
-    assert_eq!(reference(&ctx.fake.job("rg-a", "runner-linux").unwrap()), want);
+    assert_eq!(
+        reference(&ctx.fake.job("rg-a", "runner-linux").unwrap()),
+        want
+    );
     assert_eq!(reference(&ctx.fake.app("rg-b", "webhook").unwrap()), want);
     // auto switches versionless references too: the new version takes effect at once.
-    assert_eq!(reference(&ctx.fake.job("rg-c", "runner-other").unwrap()), want);
+    assert_eq!(
+        reference(&ctx.fake.job("rg-c", "runner-other").unwrap()),
+        want
+    );
     assert_eq!(enabled(&ctx), [live]);
     for name in ["runner-linux", "webhook", "runner-other"] {
-        assert!(run.summary.contains(&format!("`{name}`")), "{}", run.summary);
+        assert!(
+            run.summary.contains(&format!("`{name}`")),
+            "{}",
+            run.summary
+        );
     }
 }
 
@@ -147,28 +171,42 @@ fn a_consumer_the_step_cannot_write_keeps_its_version() {
     let secret = format!("{}/secrets/github-app-key", ctx.fake.url());
     let first = ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[]);
     let v1 = first.output("secret-version").to_string();
-    ctx.fake.put_app("rg-b", "webhook", consumer(&ctx, "rg-b", &format!("{secret}/{v1}")));
-    ctx.fake.put_job("rg-a", "runner-default", consumer(&ctx, "rg-a", &secret));
+    ctx.fake.put_app(
+        "rg-b",
+        "webhook",
+        consumer(&ctx, "rg-b", &format!("{secret}/{v1}")),
+    );
+    ctx.fake
+        .put_job("rg-a", "runner-default", consumer(&ctx, "rg-a", &secret));
     // Only the job is named: the app keeps reading v1, which stays enabled.
     let mut i = inputs(&ctx, "app1-new.pkcs1.pem");
     i.insert("jobs", "rg-a/runner-default".into());
     let run = ctx.run(&i, &[]);
     run.assert_ok();
     let live = run.output("secret-version").to_string();
-    assert_eq!(reference(&ctx.fake.app("rg-b", "webhook").unwrap()), format!("{secret}/{v1}"));
+    assert_eq!(
+        reference(&ctx.fake.app("rg-b", "webhook").unwrap()),
+        format!("{secret}/{v1}")
+    );
     let on = enabled(&ctx);
     assert!(on.contains(&v1) && on.contains(&live), "{on:?}");
-    assert!(run.log().contains("::warning::app webhook reads version"), "{}", run.log());
+    assert!(
+        run.log().contains("::warning::app webhook reads version"),
+        "{}",
+        run.log()
+    );
 }
 
 #[test]
 fn without_a_subscription_it_says_pinned_consumers_were_not_looked_for() {
     let ctx = TestContext::with_seed(seed());
-    ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[]).assert_ok();
+    ctx.run(&ctx.rotate_inputs("app1.pkcs1.pem"), &[])
+        .assert_ok();
     let run = ctx.run(&ctx.rotate_inputs("app1-new.pkcs1.pem"), &[]);
     run.assert_ok();
     assert!(
-        run.log().contains("could not be looked for (no azure-subscription-id)"),
+        run.log()
+            .contains("could not be looked for (no azure-subscription-id)"),
         "{}",
         run.log()
     );
