@@ -355,8 +355,24 @@ fn rand_suffix() -> u64 {
 #[test]
 fn the_init_program_writes_an_organization_runner_configuration_and_revokes_its_token() {
     let ctx = TestContext::with_seed(seed());
-    let (code, log, file) = init(&ctx, &[("RUNNER_GROUP", "ci")]);
+    let as_root = {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false)
+    };
+    let owner: &[(&str, &str)] = if as_root {
+        &[("RUNNER_GROUP", "ci"), ("JIT_CONFIG_OWNER", "1001:1001")]
+    } else {
+        &[("RUNNER_GROUP", "ci")]
+    };
+    let (code, log, file) = init(&ctx, owner);
     assert_eq!(code, 0, "{log}");
+    if as_root {
+        use std::os::unix::fs::MetadataExt as _;
+        // The runner container's user (uid 1001 in the actions-runner image) owns it.
+        assert_eq!(std::fs::metadata(&file).unwrap().uid(), 1001);
+    }
     let runners = ctx.fake.jit_runners();
     assert_eq!(runners.len(), 1);
     let r = &runners[0];
@@ -609,4 +625,48 @@ fn the_prerequisites_deploy_ends_when_the_deployer_can_use_the_vault() {
     let mut rotate = ctx.rotate_inputs("app1.pkcs1.pem");
     rotate.insert("key-vault", run.output("keyVaultUri").to_string());
     ctx.run(&rotate, &[]).assert_ok();
+}
+
+#[test]
+fn a_workload_identity_that_is_the_jobs_own_is_refused() {
+    let ctx = TestContext::with_seed(seed());
+    let run = ctx.run(
+        &jobs_inputs(
+            &ctx,
+            "- name: deploy\n  repos: repo1\n  workload-identity: ID-Runners\n",
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.log());
+    assert!(
+        run.log().contains("is the jobs' own identity"),
+        "{}",
+        run.log()
+    );
+    assert!(ctx.fake.deployments().is_empty());
+}
+
+#[test]
+fn the_init_container_runs_the_actions_own_image() {
+    let ctx = TestContext::with_seed(seed());
+    let mut inputs = jobs_inputs(
+        &ctx,
+        "- name: linux\n  repos: repo1\n  image: team.azurecr.io/custom:1\n",
+    );
+    inputs.insert("command", "deploy".into());
+    ctx.run(&inputs, &[]).assert_ok();
+    let job = ctx.fake.job(RG, "runner-linux").unwrap();
+    let template = &job["properties"]["template"];
+    assert_eq!(
+        template["containers"][0]["image"],
+        "team.azurecr.io/custom:1"
+    );
+    assert_eq!(
+        template["initContainers"][0]["image"],
+        aca_runner_action::runner_init::ACTION_IMAGE
+    );
+    assert_eq!(
+        template["initContainers"][0]["command"],
+        json!(["/aca-runner-action"])
+    );
 }
