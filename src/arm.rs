@@ -406,3 +406,63 @@ impl Arm {
         }
     }
 }
+
+/// API version of the role assignment list.
+pub const ROLE_ASSIGNMENTS_API: &str = "2022-04-01";
+
+/// One role assignment of a principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleAssignment {
+    /// Where it applies (`/subscriptions/…[/resourceGroups/…[/providers/…]]`).
+    pub scope: String,
+    /// The role definition's GUID (last segment of its id).
+    pub role: String,
+    /// When it was created.
+    pub created_on: Option<time::OffsetDateTime>,
+}
+
+impl Arm {
+    /// Every role assignment of `principal` in `subscription` (any scope inside it and above).
+    pub async fn role_assignments_of(
+        &self,
+        subscription: &str,
+        principal: &str,
+    ) -> Result<Vec<RoleAssignment>> {
+        let mut url = format!(
+            "/subscriptions/{subscription}/providers/Microsoft.Authorization/roleAssignments?$filter=assignedTo('{principal}')"
+        );
+        let mut api = Some(ROLE_ASSIGNMENTS_API);
+        let mut out = Vec::new();
+        loop {
+            let resp = self.send(Method::Get, &url, api, None).await?;
+            if resp.status != 200 {
+                return Err(arm_error("listing the caller's role assignments", &resp));
+            }
+            for a in resp.body["value"].as_array().into_iter().flatten() {
+                let p = &a["properties"];
+                out.push(RoleAssignment {
+                    scope: p["scope"].as_str().unwrap_or_default().to_string(),
+                    role: p["roleDefinitionId"]
+                        .as_str()
+                        .and_then(|r| r.rsplit('/').next())
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                    created_on: p["createdOn"].as_str().and_then(|t| {
+                        time::OffsetDateTime::parse(
+                            t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
+                    }),
+                });
+            }
+            match resp.body["nextLink"].as_str() {
+                Some(next) if !next.is_empty() => {
+                    url = next.to_string();
+                    api = None;
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+}

@@ -385,6 +385,10 @@ enum Route {
     DeletedVaults {
         sub: String,
     },
+    /// `GET /subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments`.
+    RoleAssignments {
+        sub: String,
+    },
     /// `GET /subscriptions/{sub}/providers/Microsoft.App/{jobs|containerApps}`.
     AppList {
         sub: String,
@@ -409,6 +413,7 @@ pub(crate) fn undescribed(req: &Req) -> bool {
                 | Route::DeletedVaults { .. }
                 | Route::AppList { .. }
                 | Route::App { .. }
+                | Route::RoleAssignments { .. }
                 | Route::Deployment {
                     kind: Kind::Validate,
                     ..
@@ -638,6 +643,16 @@ fn route(method: &str, segs: &[String]) -> Option<Route> {
                 "deletedvaults",
             ],
         ) => Some(Route::DeletedVaults { sub: s(1) }),
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.authorization",
+                "roleassignments",
+            ],
+        ) => Some(Route::RoleAssignments { sub: s(1) }),
         ("GET", ["subscriptions", _, "providers", "microsoft.app", "jobs"]) => {
             Some(Route::AppList {
                 sub: s(1),
@@ -751,6 +766,7 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
         | Route::JobStatus { sub, .. }
         | Route::DeletedVaults { sub }
         | Route::AppList { sub, .. }
+        | Route::RoleAssignments { sub }
         | Route::App { sub, .. } => sub.clone(),
     };
     if !sub.eq_ignore_ascii_case(&st.seed.subscription_id) {
@@ -806,6 +822,7 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
     Some(match route {
         Route::Subscriptions(id) => subscriptions(st, id.as_deref()),
         Route::DeletedVaults { sub } => deleted_vaults(st, &sub),
+        Route::RoleAssignments { .. } => role_assignments(st, req),
         Route::AppList { kind, .. } => {
             let value: Vec<Value> = st
                 .arm
@@ -1527,6 +1544,52 @@ fn soft_deleted_conflict(
         )),
         _ => None,
     }
+}
+
+/// `RoleAssignments_ListForSubscription` with `$filter=assignedTo('{principal}')`.
+fn role_assignments(st: &State, req: &Req) -> Resp {
+    let filter = req.query_param("$filter").unwrap_or_default();
+    let principal = filter
+        .strip_prefix("assignedTo('")
+        .and_then(|f| f.strip_suffix("')"))
+        .map(str::to_ascii_lowercase);
+    let value: Vec<Value> = st
+        .arm
+        .registry
+        .values()
+        .filter(|r| {
+            r.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments"))
+        })
+        .filter(|r| {
+            principal.as_deref().is_none_or(|p| {
+                r.pointer("/properties/principalId")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.eq_ignore_ascii_case(p))
+            })
+        })
+        .map(|r| {
+            let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
+            let scope = r
+                .pointer("/properties/scope")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    id.split("/providers/Microsoft.Authorization/")
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                });
+            let mut p = r.get("properties").cloned().unwrap_or_else(|| json!({}));
+            p["scope"] = json!(scope);
+            if p.get("createdOn").is_none() {
+                p["createdOn"] = json!("2024-01-01T00:00:00Z");
+            }
+            json!({"id": id, "name": r.get("name"), "type": "Microsoft.Authorization/roleAssignments", "properties": p})
+        })
+        .collect();
+    Resp::json(200, &json!({"value": value}))
 }
 
 /// `Vaults_ListDeleted`.

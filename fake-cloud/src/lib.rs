@@ -633,6 +633,38 @@ impl FakeCloud {
         self.state().seed.runner_release = tag.to_string();
     }
 
+    /// Assigns `role` (a role definition GUID) to `principal` on `scope`, `age_secs` ago; Key
+    /// Vault refuses for `kv_rbac_settle_ms` from now, as after a deployment's assignment.
+    pub fn assign_role(&self, scope: &str, principal: &str, role: &str, age_secs: i64) {
+        let mut st = self.state();
+        let name = format!(
+            "{:032x}",
+            crate::util::stable_id(&format!("{scope}|{principal}|{role}"))
+        );
+        let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
+        let created = time::OffsetDateTime::now_utc() - time::Duration::seconds(age_secs);
+        let created = created
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let definition = format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+            st.seed.subscription_id
+        );
+        st.arm.registry.insert(
+            id.clone(),
+            serde_json::json!({
+                "id": id, "name": name, "type": "Microsoft.Authorization/roleAssignments",
+                "properties": {
+                    "scope": scope,
+                    "principalId": principal,
+                    "roleDefinitionId": definition,
+                    "createdOn": created,
+                }
+            }),
+        );
+        st.arm.rbac_changed = Some(std::time::Instant::now());
+    }
+
     /// Stores a container app (`Microsoft.App/containerApps`) in `resource_group`.
     pub fn put_app(&self, resource_group: &str, name: &str, app: serde_json::Value) {
         let mut st = self.state();

@@ -7,6 +7,7 @@ pub mod prerequisites;
 pub mod rotate_key;
 pub mod runner_jobs;
 pub mod set_variables;
+pub mod settle;
 
 use std::collections::BTreeMap;
 

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::settle;
 use crate::arm::{Arm, JobRef};
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
 use crate::github::{GitHub, Installation};
 use crate::key::{AppKey, fingerprint_of};
-use crate::keyvault::{KeyVault, Latest, newest, vault_url};
+use crate::keyvault::{KeyVault, Latest, VersionInfo, newest, vault_url};
 use crate::runtime::markdown_table;
 use crate::{Step, say};
 
@@ -178,33 +179,14 @@ pub async fn run(step: &Step) -> Result<()> {
         // stored by this run becomes the live one, so the list read now is the list needed then.
         // Without disable-previous-versions the list is not needed, and listing is a right a
         // vault may not grant: read the latest value alone then.
-        let versions = if req.disable_previous {
-            kv.versions(name).await?
-        } else {
-            Vec::new()
-        };
-        let live = match newest(&versions) {
-            None if versions.is_empty() && req.disable_previous => Live::Missing,
-            Some(v) if !v.enabled => Live::Disabled,
-            Some(v) if v.tags.contains_key(FINGERPRINT_TAG) => Live::Found {
-                version: v.version.clone(),
-                created: v.created,
-                fingerprint: v.tags.get(FINGERPRINT_TAG).cloned(),
-            },
-            _ => match kv.latest(name).await? {
-                Latest::Missing => Live::Missing,
-                Latest::Disabled => Live::Disabled,
-                Latest::Found(s) => Live::Found {
-                    fingerprint: s
-                        .tags
-                        .get(FINGERPRINT_TAG)
-                        .cloned()
-                        .or_else(|| fingerprint_of(s.value.expose())),
-                    version: s.version,
-                    created: s.created,
-                },
-            },
-        };
+        let vault = kv_name(&kv, &cloud.key_vault_suffix);
+        let (live, versions) = settle::retry_while_settling(
+            step,
+            req.subscription.as_deref(),
+            vault.as_deref(),
+            || read_vault(&kv, name, req.disable_previous),
+        )
+        .await?;
         Ok::<_, Error>((kv, live, versions))
     };
     // A key GitHub rejects is the first thing to fix, whatever the vault says: GitHub's error
@@ -268,9 +250,14 @@ pub async fn run(step: &Step) -> Result<()> {
                 let expires = (req.expires_in_days > 0).then(|| {
                     OffsetDateTime::now_utc() + time::Duration::days(req.expires_in_days as i64)
                 });
-                let stored = kv
-                    .set(name, req.key.pem(), CONTENT_TYPE, tags, expires)
-                    .await?;
+                let vault = kv_name(&kv, &step.azure_key_vault().await?.0.key_vault_suffix);
+                let stored = settle::retry_while_settling(
+                    step,
+                    req.subscription.as_deref(),
+                    vault.as_deref(),
+                    || kv.set(name, req.key.pem(), CONTENT_TYPE, tags.clone(), expires),
+                )
+                .await?;
                 say!("Stored new version {}", stored.version);
                 done.push(format!("stored version {}", stored.version));
                 (stored.version, stored.created, true)
@@ -452,6 +439,50 @@ pub async fn run(step: &Step) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The vault's name when its URL is under the cloud's Key Vault suffix.
+fn kv_name(kv: &KeyVault, suffix: &str) -> Option<String> {
+    let uri = kv.secret_uri("x");
+    let host = url::Url::parse(&uri).ok()?.host_str()?.to_string();
+    host.strip_suffix(&format!(".{suffix}")).map(str::to_string)
+}
+
+/// Reads what the vault holds: the version list (unless `disable_previous` is off) and the live
+/// version, whose value is read only when the list cannot tell which key it holds.
+async fn read_vault(
+    kv: &KeyVault,
+    name: &str,
+    disable_previous: bool,
+) -> Result<(Live, Vec<VersionInfo>)> {
+    let versions = if disable_previous {
+        kv.versions(name).await?
+    } else {
+        Vec::new()
+    };
+    let live = match newest(&versions) {
+        None if versions.is_empty() && disable_previous => Live::Missing,
+        Some(v) if !v.enabled => Live::Disabled,
+        Some(v) if v.tags.contains_key(FINGERPRINT_TAG) => Live::Found {
+            version: v.version.clone(),
+            created: v.created,
+            fingerprint: v.tags.get(FINGERPRINT_TAG).cloned(),
+        },
+        _ => match kv.latest(name).await? {
+            Latest::Missing => Live::Missing,
+            Latest::Disabled => Live::Disabled,
+            Latest::Found(s) => Live::Found {
+                fingerprint: s
+                    .tags
+                    .get(FINGERPRINT_TAG)
+                    .cloned()
+                    .or_else(|| fingerprint_of(s.value.expose())),
+                version: s.version,
+                created: s.created,
+            },
+        },
+    };
+    Ok((live, versions))
 }
 
 /// Points `job`'s Key Vault secret reference at `version_uri` and confirms it. Returns whether the

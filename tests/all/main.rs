@@ -9,6 +9,7 @@ mod consumers;
 mod container;
 mod deploy;
 mod helpers;
+mod rbac;
 mod rotate_key;
 mod runner_plane;
 mod set_variables;
