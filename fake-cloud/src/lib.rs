@@ -710,6 +710,11 @@ impl FakeCloud {
         self.state().runners.clone()
     }
 
+    /// Drops the faults that have not fired yet.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
     /// Sets the latency added to every non-admin request.
     pub fn set_latency_ms(&self, ms: u64) {
         self.state().latency_ms = ms;

@@ -3,6 +3,7 @@
 
 mod action_yml;
 mod build_image;
+mod campaign;
 mod concurrency;
 mod consumers;
 #[cfg(feature = "docker-tests")]
