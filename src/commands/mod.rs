@@ -28,6 +28,16 @@ impl Plan {
     /// Checks the inputs of every command in `commands`.
     pub fn from_inputs(commands: &[Command], inputs: &Inputs) -> Result<Plan> {
         let mut plan = Plan::default();
+        // The Azure inputs are read when the first Azure token is needed: check them now.
+        if commands.iter().any(|c| *c != Command::SetVariables) {
+            crate::azure_auth::AuthMethod::parse(Inputs::text(&inputs.azure_auth).as_deref())?;
+            crate::azure_auth::Cloud::resolve(
+                Inputs::text(&inputs.azure_environment).as_deref(),
+                Inputs::text(&inputs.azure_authority_host).as_deref(),
+                Inputs::text(&inputs.azure_resource_manager_url).as_deref(),
+                Inputs::text(&inputs.azure_audience).as_deref(),
+            )?;
+        }
         if commands.contains(&Command::BuildImage) {
             plan.build_image = Some(build_image::Request::from_inputs(inputs)?);
         }

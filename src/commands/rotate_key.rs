@@ -83,15 +83,18 @@ impl Request {
                 ),
             ));
         }
+        let vault = Inputs::required(
+            &i.key_vault,
+            "key-vault",
+            "for rotate-key: give the vault name or URL",
+        )?;
+        // The name or URL is checked now; the cloud's suffix completes a name later.
+        vault_url(&vault, "vault.azure.net")?;
         Ok(Request {
             key,
             app_id,
             installation_id,
-            vault: Inputs::required(
-                &i.key_vault,
-                "key-vault",
-                "for rotate-key: give the vault name or URL",
-            )?,
+            vault,
             secret_name,
             verify_key,
             disable_previous: Inputs::boolean(

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod action_yml;
+mod bad_inputs;
 mod build_image;
 mod campaign;
 mod concurrency;
