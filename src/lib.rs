@@ -11,6 +11,8 @@ pub mod azure_auth;
 pub mod cli;
 pub mod commands;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod github;
 pub mod http;
 pub mod key;

@@ -171,9 +171,9 @@ impl Runtime {
         match &self.output_file {
             Some(path) => {
                 state.delimiter_seq += 1;
-                let delimiter = unique_delimiter(value, state.delimiter_seq);
+                let record = file_command(name, value, state.delimiter_seq);
                 let mut file = OpenOptions::new().append(true).create(true).open(path)?;
-                write!(file, "{name}<<{delimiter}\n{value}\n{delimiter}\n")?;
+                file.write_all(record.as_bytes())?;
                 Ok(())
             }
             None => {
@@ -273,6 +273,13 @@ pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => { $crate::runtime::Runtime::get().log(&format!($($arg)*)) };
+}
+
+/// One output in the runner's multi-line-safe file-command form (`NAME<<DELIMITER`, the value,
+/// the delimiter), with a delimiter that occurs in no line of the value.
+pub fn file_command(name: &str, value: &str, seq: u64) -> String {
+    let delimiter = unique_delimiter(value, seq);
+    format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
 }
 
 /// Log a debug line (shown with `RUNNER_DEBUG=1`).

@@ -43,7 +43,7 @@ enum VersionWanted {
 }
 
 /// Reads `build-args`: a YAML map of names to scalar values.
-fn build_args(text: Option<&str>) -> Result<Vec<(String, String)>> {
+pub fn build_args(text: Option<&str>) -> Result<Vec<(String, String)>> {
     let Some(text) = text else {
         return Ok(Vec::new());
     };

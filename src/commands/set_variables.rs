@@ -328,49 +328,7 @@ fn desired_variables(step: &Step) -> Result<Vec<Desired>> {
     let outputs = step.rt.outputs();
     let mut out: Vec<Desired> = Vec::new();
     if let Some(text) = Inputs::text(&i.variables) {
-        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text)
-            .map_err(|e| Error::input("variables", format!("is not a YAML map ({e})")))?;
-        let Some(map) = yaml.as_mapping() else {
-            return Err(Error::input(
-                "variables",
-                "must be a YAML map of NAME: value (or NAME: { output: OUTPUT })",
-            ));
-        };
-        for (k, v) in map {
-            let name = match k {
-                serde_yaml_ng::Value::String(s) => s.clone(),
-                other => serde_yaml_ng::to_string(other)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string(),
-            };
-            let value = match v {
-                serde_yaml_ng::Value::String(s) => s.clone(),
-                serde_yaml_ng::Value::Bool(b) => b.to_string(),
-                serde_yaml_ng::Value::Number(n) => n.to_string(),
-                serde_yaml_ng::Value::Mapping(m) if m.len() == 1 => {
-                    let Some(output) = m.get("output").and_then(|o| o.as_str()) else {
-                        return Err(Error::input(
-                            "variables",
-                            format!("variable `{name}`: a map value must be {{ output: NAME }}"),
-                        ));
-                    };
-                    outputs.get(output).cloned().ok_or_else(|| {
-                        Error::input(
-                            "variables",
-                            format!("variable `{name}` takes output `{output}`, which no earlier command of this step produced; add the command that produces it to `command`"),
-                        )
-                    })?
-                }
-                _ => {
-                    return Err(Error::input(
-                        "variables",
-                        format!(
-                            "variable `{name}` must be a string, number, boolean or {{ output: NAME }}"
-                        ),
-                    ));
-                }
-            };
+        for (name, value) in parse_variables(&text, &outputs)? {
             out.push(Desired { name, value });
         }
     }
@@ -425,6 +383,61 @@ fn desired_variables(step: &Step) -> Result<Vec<Desired>> {
             "variables",
             format!("nothing was written: {}", errors.join("; ")),
         ));
+    }
+    Ok(out)
+}
+
+/// Reads the `variables` YAML map: `NAME: value` or `NAME: { output: OUTPUT }` (an output of an
+/// earlier command of the step, from `outputs`). Names are checked later, with the others.
+pub fn parse_variables(
+    text: &str,
+    outputs: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+        .map_err(|e| Error::input("variables", format!("is not a YAML map ({e})")))?;
+    let Some(map) = yaml.as_mapping() else {
+        return Err(Error::input(
+            "variables",
+            "must be a YAML map of NAME: value (or NAME: { output: OUTPUT })",
+        ));
+    };
+    for (k, v) in map {
+        let name = match k {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            other => serde_yaml_ng::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        };
+        let value = match v {
+            serde_yaml_ng::Value::String(s) => s.clone(),
+            serde_yaml_ng::Value::Bool(b) => b.to_string(),
+            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::Mapping(m) if m.len() == 1 => {
+                let Some(output) = m.get("output").and_then(|o| o.as_str()) else {
+                    return Err(Error::input(
+                        "variables",
+                        format!("variable `{name}`: a map value must be {{ output: NAME }}"),
+                    ));
+                };
+                outputs.get(output).cloned().ok_or_else(|| {
+                    Error::input(
+                        "variables",
+                        format!("variable `{name}` takes output `{output}`, which no earlier command of this step produced; add the command that produces it to `command`"),
+                    )
+                })?
+            }
+            _ => {
+                return Err(Error::input(
+                    "variables",
+                    format!(
+                        "variable `{name}` must be a string, number, boolean or {{ output: NAME }}"
+                    ),
+                ));
+            }
+        };
+        out.push((name, value));
     }
     Ok(out)
 }
