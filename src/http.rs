@@ -153,7 +153,7 @@ impl Http {
                         req.method,
                         resp.status
                     );
-                    match retry_reason(&resp) {
+                    match retry_reason(&req.method, &resp) {
                         None => return Ok(resp),
                         Some(reason) => (retry_after(&resp.headers), reason, Ok(resp)),
                     }
@@ -241,9 +241,16 @@ fn describe_reqwest(e: reqwest::Error) -> String {
     detail
 }
 
-fn retry_reason(resp: &HttpResponse) -> Option<String> {
+/// Why an answer is worth another try: throttling and unavailability, GitHub's secondary rate
+/// limit, and a 500 to a request that doing twice cannot harm (a read, a token revocation).
+fn retry_reason(method: &http::Method, resp: &HttpResponse) -> Option<String> {
+    let idempotent = matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::DELETE
+    );
     match resp.status {
         429 | 502 | 503 | 504 => Some(format!("HTTP {}", resp.status)),
+        500 if idempotent => Some("HTTP 500".into()),
         403 if is_secondary_rate_limit(resp) => Some("GitHub secondary rate limit".into()),
         _ => None,
     }
@@ -422,15 +429,24 @@ mod tests {
 
     #[test]
     fn retries_only_transient_statuses() {
-        assert!(retry_reason(&resp(429, &[], "")).is_some());
-        assert!(retry_reason(&resp(503, &[], "")).is_some());
-        assert!(retry_reason(&resp(500, &[], "")).is_none());
-        assert!(retry_reason(&resp(404, &[], "")).is_none());
-        assert!(retry_reason(&resp(403, &[], "Resource not accessible")).is_none());
+        let get = http::Method::GET;
+        let put = http::Method::PUT;
+        assert!(retry_reason(&put, &resp(429, &[], "")).is_some());
+        assert!(retry_reason(&put, &resp(503, &[], "")).is_some());
+        // A 500 is tried again only where a repeat cannot do twice what once did.
+        assert!(retry_reason(&put, &resp(500, &[], "")).is_none());
+        assert!(retry_reason(&get, &resp(500, &[], "")).is_some());
+        assert!(retry_reason(&http::Method::DELETE, &resp(500, &[], "")).is_some());
+        assert!(retry_reason(&get, &resp(404, &[], "")).is_none());
+        assert!(retry_reason(&get, &resp(403, &[], "Resource not accessible")).is_none());
         assert!(
-            retry_reason(&resp(403, &[], "You have exceeded a secondary rate limit")).is_some()
+            retry_reason(
+                &get,
+                &resp(403, &[], "You have exceeded a secondary rate limit")
+            )
+            .is_some()
         );
-        assert!(retry_reason(&resp(403, &[("retry-after", "3")], "")).is_some());
+        assert!(retry_reason(&get, &resp(403, &[("retry-after", "3")], "")).is_some());
     }
 
     #[test]
