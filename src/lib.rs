@@ -115,6 +115,25 @@ impl Step {
         Ok((cloud, credential))
     }
 
+    /// An Azure Resource Manager token of the step's identity: its object id names the caller,
+    /// and a registry's token service takes it. `fix` is what to do when there is none.
+    pub async fn arm_token(&self, fix: &str) -> Result<azure_core::credentials::AccessToken> {
+        let (cloud, credential) = self.azure().await?;
+        let scope = format!(
+            "{}/.default",
+            cloud.resource_manager.as_str().trim_end_matches('/')
+        );
+        credential
+            .get_token(&[scope.as_str()], None)
+            .await
+            .map_err(|e| {
+                azure_auth::sign_in_error(&e).unwrap_or_else(|| Error::AzureAuth {
+                    detail: "no Azure Resource Manager token could be had".into(),
+                    hint: fix.to_string(),
+                })
+            })
+    }
+
     /// The App's installation for `owner` (and `repository`), looked up once per step.
     pub async fn find_installation(
         &self,

@@ -424,21 +424,10 @@ async fn existing(
     version: &str,
     content: &str,
 ) -> Result<Option<String>> {
-    let (cloud, credential) = step.azure().await?;
     let login = acr::login_server(arm, registry).await?;
-    let scope = format!(
-        "{}/.default",
-        cloud.resource_manager.as_str().trim_end_matches('/')
-    );
-    let token = credential
-        .get_token(&[scope.as_str()], None)
-        .await
-        .map_err(|e| {
-            crate::azure_auth::sign_in_error(&e).unwrap_or_else(|| Error::AzureAuth {
-                detail: "no Azure token for the registry".into(),
-                hint: "Check the Azure inputs".into(),
-            })
-        })?;
+    let token = step
+        .arm_token("Check azure-client-id, azure-tenant-id and azure-auth: the registry is read with the step's Azure identity")
+        .await?;
     let token = Secret::masked(token.token.secret());
     let tag = format!("{version}-{content}");
     let digest = acr::tag_digest(&step.http, &login, &token, repo, &tag).await?;

@@ -467,19 +467,9 @@ async fn build_parameters(step: &Step, req: &Request) -> Result<Map<String, Valu
                 }
             }
             if !params.contains_key("deployerObjectId") {
-                let (cloud, credential) = step.azure().await?;
-                let scope = format!(
-                    "{}/.default",
-                    cloud.resource_manager.as_str().trim_end_matches('/')
-                );
-                let token = credential
-                    .get_token(&[scope.as_str()], None)
-                    .await
-                    .map_err(|e| {
-                        crate::azure_auth::sign_in_error(&e).unwrap_or_else(|| {
-                            Error::Other("cannot read the deploying principal from the Azure token; pass `deployerObjectId` in `parameters`".into())
-                        })
-                    })?;
+                let token = step
+                    .arm_token("The deploying principal's object id comes from its Azure token: check the Azure inputs, or pass `deployerObjectId` in `parameters`")
+                    .await?;
                 let oid = crate::azure_auth::object_id_of(&token).ok_or_else(|| {
                     Error::input(
                         "parameters",

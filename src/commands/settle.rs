@@ -35,23 +35,13 @@ async fn fresh_assignment(
     subscription: &str,
     vault: Option<&str>,
 ) -> Result<Option<OffsetDateTime>> {
-    let (cloud, credential) = step.azure().await?;
-    let scope = format!(
-        "{}/.default",
-        cloud.resource_manager.as_str().trim_end_matches('/')
-    );
-    let token = credential
-        .get_token(&[scope.as_str()], None)
-        .await
-        .map_err(|e| {
-            crate::azure_auth::sign_in_error(&e).unwrap_or_else(|| Error::AzureAuth {
-                detail: "no Azure Resource Manager token".into(),
-                hint: "Check the Azure inputs".into(),
-            })
-        })?;
+    let token = step
+        .arm_token("Check azure-client-id, azure-tenant-id and azure-auth")
+        .await?;
     let Some(principal) = crate::azure_auth::object_id_of(&token) else {
         return Ok(None);
     };
+    let (cloud, credential) = step.azure().await?;
     let arm = Arm::new(
         cloud.resource_manager.clone(),
         credential.clone(),
