@@ -188,9 +188,73 @@ pub enum Error {
         detail: String,
     },
 
-    /// A bug or an unexpected answer.
-    #[error("{0}")]
-    Other(String),
+    /// A long-running operation did not finish within its limit; it goes on in Azure.
+    #[error("{what} is still running after {after}; {follow}")]
+    StillRunning {
+        /// What runs (`deployment NAME`, `build run ID`, …).
+        what: String,
+        /// How long the action waited, and which limit that was.
+        after: String,
+        /// Where to follow it, and what to change.
+        follow: String,
+    },
+
+    /// An ACR Tasks build run ended without success.
+    #[error("build run {run_id} {state} after {elapsed} s{reason}. Last lines of its log:\n{tail}")]
+    BuildFailed {
+        /// The run.
+        run_id: String,
+        /// Its final state, lower-case.
+        state: String,
+        /// Seconds since it was queued.
+        elapsed: u64,
+        /// ` (the service's reason)`, when it gave one.
+        reason: String,
+        /// The last lines of its log.
+        tail: String,
+    },
+
+    /// A Container Apps job did not keep the secret reference it was given.
+    #[error(
+        "job {job} did not take the new secret reference {version_uri}; check the job in the portal. No version was disabled"
+    )]
+    JobNotSwitched {
+        /// The job.
+        job: String,
+        /// The reference it was given.
+        version_uri: String,
+    },
+
+    /// `SSL_CERT_FILE` names certificates the action cannot use.
+    #[error("SSL_CERT_FILE={path} {detail}")]
+    TrustStore {
+        /// The file.
+        path: String,
+        /// What is wrong, and what to give instead.
+        detail: String,
+    },
+
+    /// The blob storage behind ACR Tasks (build context, build log) refused.
+    #[error("{action} failed (HTTP {status}): {detail}")]
+    Blob {
+        /// What the action was doing.
+        action: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// Storage's error code and message.
+        detail: String,
+    },
+
+    /// A service answered in a way the action cannot read (or a bug of the action's own).
+    #[error(
+        "{service} answered in a way this action cannot read: {detail}. Please report this with the step log"
+    )]
+    Unexpected {
+        /// The service.
+        service: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
 }
 
 fn http_status(status: u16) -> String {
@@ -219,7 +283,12 @@ impl Error {
             Error::KeyTooOld { .. } => "GitHub App key too old",
             Error::Arm { .. } => "Azure Resource Manager request failed",
             Error::Transport { .. } => "Network failure",
-            Error::RunnerFile { .. } | Error::Other(_) => "aca-runner-action failed",
+            Error::StillRunning { .. } => "Operation still running",
+            Error::Blob { .. } => "Azure Storage request failed",
+            Error::BuildFailed { .. } => "Image build failed",
+            Error::JobNotSwitched { .. } => "Container Apps job not updated",
+            Error::TrustStore { .. } => "Invalid SSL_CERT_FILE",
+            Error::RunnerFile { .. } | Error::Unexpected { .. } => "aca-runner-action failed",
         }
     }
 

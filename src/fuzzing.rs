@@ -33,7 +33,7 @@ pub fn yaml_inputs(data: &[u8]) {
     );
     match which % 4 {
         0 => {
-            let _ = crate::templates::yaml_parameters(text, &outputs);
+            let _ = crate::templates::ParameterInput::parse(text).and_then(|p| p.resolve(&outputs));
         }
         1 => {
             if let Ok(plan) = crate::pools::plan(Some(text), Some("octo-org")) {

@@ -89,15 +89,17 @@ impl Http {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
             let shown = path.to_string_lossy().into_owned();
-            let pem = std::fs::read(&path).map_err(|e| Error::Other(format!(
-                "SSL_CERT_FILE={shown} cannot be read ({e}); point it at a PEM file of CA certificates or unset it"
-            )))?;
+            let pem = std::fs::read(&path).map_err(|e| Error::TrustStore {
+                path: shown.clone(),
+                detail: format!(
+                    "cannot be read ({e}); point it at a PEM file of CA certificates or unset it"
+                ),
+            })?;
             let mut added = 0;
             for cert in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|_| {
-                    Error::Other(format!(
-                        "SSL_CERT_FILE={shown} is not a PEM file of certificates"
-                    ))
+                let cert = cert.map_err(|_| Error::TrustStore {
+                    path: shown.clone(),
+                    detail: "is not a PEM file of certificates".into(),
                 })?;
                 if roots.add(cert).is_ok() {
                     added += 1;
@@ -115,7 +117,10 @@ impl Http {
             .timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
-            .map_err(|e| Error::Other(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| Error::Unexpected {
+                service: "the TLS library",
+                detail: format!("cannot build the HTTP client: {e}"),
+            })?;
         Ok(Arc::new(Http {
             client,
             policy,
@@ -287,6 +292,71 @@ pub async fn sleep_with_heartbeat(total: Duration, what: &str) {
         );
     }
     tokio::time::sleep(left).await;
+}
+
+/// What one look at a long-running operation found.
+#[derive(Debug)]
+pub enum Poll<T> {
+    /// It finished with this.
+    Ready(T),
+    /// Still running; look again after the interval the service asked for (`None`: keep the
+    /// last one).
+    Pending(Option<Duration>),
+}
+
+/// How a long-running operation is followed: the first pause, and how long at most.
+#[derive(Debug, Clone, Copy)]
+pub struct PollPlan<'a> {
+    /// The pause between looks until the service names one.
+    pub interval: Duration,
+    /// The longest wait; past it [`poll`] gives up with [`TimedOut`].
+    pub limit: Duration,
+    /// What is running, for the heartbeat line a long pause writes every 25 s.
+    pub heartbeat: Option<&'a str>,
+}
+
+/// A long-running operation that did not finish within its [`PollPlan::limit`].
+#[derive(Debug, Clone, Copy)]
+pub struct TimedOut {
+    /// How long it was followed.
+    pub waited: Duration,
+}
+
+/// Follows a long-running operation: the one polling loop of the action. `look` is called
+/// after each pause until it answers [`Poll::Ready`] (or fails); the pause is the service's
+/// last `Retry-After`, else `plan.interval`; `first` is the pause before the first look.
+pub async fn poll<T, F, Fut>(
+    plan: PollPlan<'_>,
+    first: Duration,
+    mut look: F,
+) -> Result<std::result::Result<T, TimedOut>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Poll<T>>>,
+{
+    let started = Instant::now();
+    let mut pause = first;
+    loop {
+        let left = plan.limit.saturating_sub(started.elapsed());
+        if !pause.is_zero() {
+            match plan.heartbeat {
+                Some(what) => sleep_with_heartbeat(pause.min(left), what).await,
+                None => tokio::time::sleep(pause.min(left)).await,
+            }
+        }
+        match look().await? {
+            Poll::Ready(done) => return Ok(Ok(done)),
+            // Without a new word from the service, its last one stands.
+            Poll::Pending(Some(next)) => pause = next,
+            Poll::Pending(None) if pause.is_zero() => pause = plan.interval,
+            Poll::Pending(None) => {}
+        }
+        if started.elapsed() >= plan.limit {
+            return Ok(Err(TimedOut {
+                waited: started.elapsed(),
+            }));
+        }
+    }
 }
 
 fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {

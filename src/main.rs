@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+use aca_runner_action::plan::RunContext;
 use aca_runner_action::runtime::Runtime;
 use aca_runner_action::{Inputs, run};
 
@@ -40,7 +41,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(inputs)) {
+    let ctx = RunContext::from_lookup(|name| std::env::var(name).ok());
+    match runtime.block_on(run(inputs, ctx)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             rt.error(e.title(), &e.to_string());

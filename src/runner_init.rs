@@ -318,7 +318,10 @@ pub fn main() -> std::process::ExitCode {
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("cannot start: {e}")))
+        .map_err(|e| Error::Unexpected {
+            service: "the runner",
+            detail: format!("cannot start: {e}"),
+        })
         .and_then(|runtime| {
             runtime.block_on(async {
                 let plan = InitPlan::from_env(|name| std::env::var(name).ok())?;

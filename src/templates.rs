@@ -165,61 +165,175 @@ fn compile_bicep(path: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Reads the `parameters` YAML map into ARM parameter values. `outputs` resolves
-/// `{ output: NAME }`.
-pub fn yaml_parameters(
-    text: &str,
-    outputs: &BTreeMap<String, String>,
-) -> Result<Map<String, Value>> {
-    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
-        .map_err(|e| Error::input("parameters", format!("is not a YAML map ({e})")))?;
-    let Some(map) = yaml.as_mapping() else {
-        return Err(Error::input(
-            "parameters",
-            "must be a YAML map of parameter names to values",
-        ));
-    };
-    let mut out = Map::new();
-    for (k, v) in map {
-        let Some(name) = k.as_str() else {
+/// ARM deployment parameters: `{ name: { "value": … } }` (or `{ "reference": … }`, from a
+/// parameters file). The one place that knows the shape.
+#[derive(Debug, Clone, Default)]
+pub struct Parameters(Map<String, Value>);
+
+impl Parameters {
+    /// The value of `name`, when it is given as a value.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).and_then(|p| p.get("value"))
+    }
+
+    /// The value of `name` when it is text.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.value(name).and_then(Value::as_str)
+    }
+
+    /// The value of `name` when it is a whole number.
+    pub fn number(&self, name: &str) -> Option<u64> {
+        self.value(name).and_then(Value::as_u64)
+    }
+
+    /// Whether `name` is set.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Sets `name` to `value`.
+    pub fn set(&mut self, name: &str, value: impl Into<Value>) {
+        self.0
+            .insert(name.to_string(), json!({ "value": value.into() }));
+    }
+
+    /// Sets `name` to `value` unless it is set already (or there is no value).
+    pub fn fill(&mut self, name: &str, value: Option<String>) {
+        if !self.contains(name)
+            && let Some(v) = value
+        {
+            self.set(name, v);
+        }
+    }
+
+    /// The names set, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Every text leaf of `name`'s value (what must be masked when it is secure).
+    pub fn text_leaves(&self, name: &str) -> Vec<&str> {
+        fn walk<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+            match v {
+                Value::String(s) => out.push(s),
+                Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(v) = self.value(name) {
+            walk(v, &mut out);
+        }
+        out
+    }
+
+    /// Takes every entry of `other`, replacing those of the same name.
+    pub fn extend(&mut self, other: Parameters) {
+        self.0.extend(other.0);
+    }
+
+    /// The wire form, for the deployment's body.
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+/// One entry of the `parameters` input.
+#[derive(Debug, Clone, PartialEq)]
+enum Given {
+    /// A value.
+    Value(Value),
+    /// `{ output: NAME }`: the output of an earlier command of the step.
+    Output(String),
+}
+
+/// The `parameters` input, read and checked before any request: values, and references to
+/// outputs that earlier commands of the step produce.
+#[derive(Debug, Clone, Default)]
+pub struct ParameterInput(Vec<(String, Given)>);
+
+impl ParameterInput {
+    /// Reads the `parameters` YAML map.
+    pub fn parse(text: &str) -> Result<ParameterInput> {
+        let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
+            .map_err(|e| Error::input("parameters", format!("is not a YAML map ({e})")))?;
+        let Some(map) = yaml.as_mapping() else {
             return Err(Error::input(
                 "parameters",
-                "parameter names must be strings",
+                "must be a YAML map of parameter names to values",
             ));
         };
-        let value: Value = serde_json::to_value(v).map_err(|e| {
-            Error::input(
-                "parameters",
-                format!("parameter `{name}` cannot be an ARM value ({e})"),
-            )
-        })?;
-        let value = match value.as_object() {
-            Some(o) if o.len() == 1 && o.contains_key("output") => {
-                let Some(output) = o["output"].as_str() else {
-                    return Err(Error::input(
-                        "parameters",
-                        format!("parameter `{name}`: `output` must name an output"),
-                    ));
-                };
-                let Some(found) = outputs.get(output) else {
-                    return Err(Error::input(
-                        "parameters",
-                        format!(
-                            "parameter `{name}` takes output `{output}`, which no earlier command of this step produced; add the command that produces it to `command` (e.g. `command: rotate-key deploy` for secret-uri)"
-                        ),
-                    ));
-                };
-                Value::String(found.clone())
-            }
-            _ => value,
-        };
-        out.insert(name.to_string(), json!({ "value": value }));
+        let mut out = Vec::new();
+        for (k, v) in map {
+            let Some(name) = k.as_str() else {
+                return Err(Error::input(
+                    "parameters",
+                    "parameter names must be strings",
+                ));
+            };
+            let value: Value = serde_json::to_value(v).map_err(|e| {
+                Error::input(
+                    "parameters",
+                    format!("parameter `{name}` cannot be an ARM value ({e})"),
+                )
+            })?;
+            let given = match value.as_object() {
+                Some(o) if o.len() == 1 && o.contains_key("output") => {
+                    let Some(output) = o["output"].as_str() else {
+                        return Err(Error::input(
+                            "parameters",
+                            format!("parameter `{name}`: `output` must name an output"),
+                        ));
+                    };
+                    Given::Output(output.to_string())
+                }
+                _ => Given::Value(value),
+            };
+            out.push((name.to_string(), given));
+        }
+        Ok(ParameterInput(out))
     }
-    Ok(out)
+
+    /// The names given.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// `name`'s value when it is literal text.
+    pub fn literal_text(&self, name: &str) -> Option<&str> {
+        self.0.iter().find_map(|(n, g)| match g {
+            Given::Value(Value::String(s)) if n == name => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The parameters, with each `{ output: NAME }` taken from `outputs`.
+    pub fn resolve(&self, outputs: &BTreeMap<String, String>) -> Result<Parameters> {
+        let mut out = Parameters::default();
+        for (name, given) in &self.0 {
+            let value = match given {
+                Given::Value(v) => v.clone(),
+                Given::Output(output) => match outputs.get(output) {
+                    Some(found) => Value::String(found.clone()),
+                    None => {
+                        return Err(Error::input(
+                            "parameters",
+                            format!(
+                                "parameter `{name}` takes output `{output}`, which no earlier command of this step produced; add the command that produces it to `command` (e.g. `command: rotate-key deploy` for secret-uri)"
+                            ),
+                        ));
+                    }
+                },
+            };
+            out.set(name, value);
+        }
+        Ok(out)
+    }
 }
 
 /// Reads a `parameters-file` (ARM deployment parameters JSON).
-pub fn parameters_file(path: &str) -> Result<Map<String, Value>> {
+pub fn parameters_file(path: &str) -> Result<Parameters> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::input("parameters-file", format!("cannot read `{path}` ({e})")))?;
     let json: Value = serde_json::from_str(&text)
@@ -239,7 +353,7 @@ pub fn parameters_file(path: &str) -> Result<Map<String, Value>> {
             ));
         }
     }
-    Ok(map.clone())
+    Ok(Parameters(map.clone()))
 }
 
 /// A deployment output as step-output text: strings as is, bools `true`/`false`, numbers as
@@ -271,17 +385,19 @@ mod tests {
     fn yaml_parameters_keep_types_and_take_outputs() {
         let mut outputs = BTreeMap::new();
         outputs.insert("secret-uri".to_string(), "https://kv/secrets/k".to_string());
-        let p = yaml_parameters(
+        let p = ParameterInput::parse(
             "count: 3\nflag: true\nname: x\nlist: [1, a]\nmap: {k: v}\nuri: { output: secret-uri }\n",
-            &outputs,
         )
+        .and_then(|p| p.resolve(&outputs))
         .unwrap();
-        assert_eq!(p["count"], json!({"value": 3}));
-        assert_eq!(p["flag"], json!({"value": true}));
-        assert_eq!(p["list"], json!({"value": [1, "a"]}));
-        assert_eq!(p["map"], json!({"value": {"k": "v"}}));
-        assert_eq!(p["uri"], json!({"value": "https://kv/secrets/k"}));
-        let err = yaml_parameters("uri: { output: nope }", &outputs).unwrap_err();
+        let m = p.as_map();
+        assert_eq!(m["count"], json!({"value": 3}));
+        assert_eq!(m["flag"], json!({"value": true}));
+        assert_eq!(m["list"], json!({"value": [1, "a"]}));
+        assert_eq!(m["map"], json!({"value": {"k": "v"}}));
+        assert_eq!(m["uri"], json!({"value": "https://kv/secrets/k"}));
+        let later = ParameterInput::parse("uri: { output: nope }").unwrap();
+        let err = later.resolve(&outputs).unwrap_err();
         assert!(
             err.to_string()
                 .contains("parameter `uri` takes output `nope`")

@@ -1,45 +1,56 @@
 //! `build-image`: build and push the runner image with ACR Tasks, streaming the build log into the
 //! step log as it is written (SPEC §3.4; what `az acr build` does).
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::acr::{self, Registry};
-use crate::arm::Arm;
-use crate::cli::Inputs;
+use crate::azure::acr::{self, Registry};
 use crate::error::{Error, Result};
 use crate::runner_version::{self, RunnerVersion};
 use crate::runtime::markdown_table;
+use crate::say;
 use crate::secret::Secret;
-use crate::{Step, say};
+use crate::session::Session;
 
-/// How often the growing log is read.
-const LOG_POLL: Duration = Duration::from_secs(1);
-/// Log lines kept for the error of a failed build.
-const TAIL: usize = 20;
-
-/// Typed `build-image` inputs.
+/// The checked `build-image` inputs (see [`crate::plan`]).
 #[derive(Debug)]
 pub struct Request {
-    registry: String,
-    group: String,
-    subscription: String,
-    image: String,
-    context: PathBuf,
-    dockerfile: String,
-    timeout: Duration,
-    build_args: Vec<(String, String)>,
-    runner_version: Option<VersionWanted>,
+    /// `registry`: the registry's name.
+    pub registry: String,
+    /// `resource-group`: the registry's.
+    pub group: String,
+    /// `azure-subscription-id`: the registry's.
+    pub subscription: String,
+    /// `image`: `name:tag`.
+    pub image: String,
+    /// `context`.
+    pub context: PathBuf,
+    /// `dockerfile`, inside the context.
+    pub dockerfile: String,
+    /// `timeout-minutes`.
+    pub timeout: Duration,
+    /// `build-args`.
+    pub build_args: Vec<(String, String)>,
+    /// `runner-version`.
+    pub runner_version: Option<VersionWanted>,
 }
 
 /// `runner-version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum VersionWanted {
+pub enum VersionWanted {
     /// The current `actions/runner` release.
     Latest,
     /// This version.
     Exact(RunnerVersion),
+}
+
+/// What `build-image` did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `registry/repository:tag@digest` of the image (built now or before).
+    pub image: Option<String>,
+    /// The step outputs it set.
+    pub outputs: Vec<(String, String)>,
 }
 
 /// Reads `build-args`: a YAML map of names to scalar values.
@@ -82,106 +93,31 @@ pub fn build_args(text: Option<&str>) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn runner_version(text: Option<&str>) -> Result<Option<VersionWanted>> {
-    let Some(text) = text else {
-        return Ok(None);
-    };
-    if text.eq_ignore_ascii_case("latest") {
-        return Ok(Some(VersionWanted::Latest));
-    }
-    let version = RunnerVersion::parse(text).ok_or_else(|| {
-        Error::input(
-            "runner-version",
-            format!("`{text}` is neither `latest` nor a version like 2.336.0"),
-        )
-    })?;
-    if version < runner_version::MINIMUM {
-        return Err(Error::input(
-            "runner-version",
-            format!(
-                "{version} is older than {}, the oldest runner GitHub registers; use `latest`",
-                runner_version::MINIMUM
-            ),
-        ));
-    }
-    Ok(Some(VersionWanted::Exact(version)))
-}
-
-impl Request {
-    /// Reads and checks every `build-image` input before any request is sent.
-    pub fn from_inputs(i: &Inputs) -> Result<Request> {
-        let registry = Inputs::required(
-            &i.registry,
-            "registry",
-            "for build-image: the Container Registry name (e.g. the prerequisites output acrName)",
-        )?;
-        let registry = registry
-            .trim_end_matches(".azurecr.io")
-            .trim_end_matches(".azurecr.us")
-            .trim_end_matches(".azurecr.cn")
-            .to_string();
-        if !(5..=50).contains(&registry.len())
-            || !registry.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            return Err(Error::input(
-                "registry",
-                format!("`{registry}` is not a registry name (5-50 letters and digits)"),
-            ));
-        }
-        let image = Inputs::required(
-            &i.image,
-            "image",
-            "for build-image: name:tag of the image to build",
-        )?;
-        let image = if image
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| last.contains(':'))
-        {
-            image
-        } else {
-            format!("{image}:latest")
+impl VersionWanted {
+    /// Reads `runner-version`: `latest` or a version GitHub still registers.
+    pub fn parse(text: Option<&str>) -> Result<Option<VersionWanted>> {
+        let Some(text) = text else {
+            return Ok(None);
         };
-        if image.contains('@') || image.contains(' ') {
+        if text.eq_ignore_ascii_case("latest") {
+            return Ok(Some(VersionWanted::Latest));
+        }
+        let version = RunnerVersion::parse(text).ok_or_else(|| {
+            Error::input(
+                "runner-version",
+                format!("`{text}` is neither `latest` nor a version like 2.336.0"),
+            )
+        })?;
+        if version < runner_version::MINIMUM {
             return Err(Error::input(
-                "image",
-                format!("`{image}` is not name:tag (no digest, no spaces)"),
+                "runner-version",
+                format!(
+                    "{version} is older than {}, the oldest runner GitHub registers; use `latest`",
+                    runner_version::MINIMUM
+                ),
             ));
         }
-        let minutes = Inputs::number(&i.timeout_minutes, "timeout-minutes", 60)?;
-        if minutes == 0 || minutes > 8 * 60 {
-            return Err(Error::input(
-                "timeout-minutes",
-                "must be between 1 and 480 for build-image (ACR Tasks stop a run after 8 hours)",
-            ));
-        }
-        let build_args = build_args(Inputs::text(&i.build_args).as_deref())?;
-        let runner_version = runner_version(Inputs::text(&i.runner_version).as_deref())?;
-        if runner_version.is_some() && build_args.iter().any(|(n, _)| n == "RUNNER_VERSION") {
-            return Err(Error::input(
-                "build-args",
-                "sets RUNNER_VERSION, which `runner-version` sets too; give one of them",
-            ));
-        }
-        Ok(Request {
-            build_args,
-            runner_version,
-            registry,
-            group: Inputs::required(
-                &i.resource_group,
-                "resource-group",
-                "for build-image: the registry's resource group",
-            )?,
-            subscription: Inputs::required(
-                &i.azure_subscription_id,
-                "azure-subscription-id",
-                "for build-image: the registry's subscription",
-            )?,
-            image,
-            context: PathBuf::from(Inputs::text(&i.context).unwrap_or_else(|| ".".into())),
-            dockerfile: Inputs::text(&i.dockerfile).unwrap_or_else(|| "Dockerfile".into()),
-            timeout: Duration::from_secs(minutes * 60),
-        })
+        Ok(Some(VersionWanted::Exact(version)))
     }
 }
 
@@ -224,23 +160,28 @@ fn content_tag(archive: &[u8], dockerfile: &str, arguments: &[(String, String)])
 }
 
 /// Runs `build-image`.
-pub async fn run(step: &Step, req: &Request) -> Result<()> {
+pub async fn run(
+    session: &Session,
+    req: &Request,
+    github_token: Option<&Secret>,
+) -> Result<Outcome> {
     let version = match req.runner_version {
         None => None,
         Some(VersionWanted::Exact(v)) => Some(v.to_string()),
         Some(VersionWanted::Latest) => {
-            let token = Inputs::text(&step.inputs.github_token).map(Secret::masked);
-            let v = step
+            let v = session
                 .github()
                 .await?
-                .latest_runner_version(token.as_ref())
+                .latest_runner_version(github_token)
                 .await?;
             say!("The current actions/runner release is {v}");
             Some(v)
         }
     };
+    let mut outputs = Vec::new();
     if let Some(v) = &version {
-        step.output("runner-version", v)?;
+        outputs.push(("runner-version".to_string(), v.clone()));
+        session.output("runner-version", v)?;
     }
     let packed = crate::pack::pack(&req.context, &req.dockerfile)?;
     let mut arguments = req.build_args.clone();
@@ -256,29 +197,24 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
         packed.excluded,
         packed.archive.len().div_ceil(1024)
     );
-    if step.dry_run {
+    if session.dry_run {
         say!(
             "dry-run: would build {} in registry {} from {}",
             req.image,
             req.registry,
             req.dockerfile
         );
-        return Ok(());
+        return Ok(Outcome {
+            image: None,
+            outputs,
+        });
     }
-    let (cloud, credential) = step.azure().await?;
-    let arm = Arm::new(
-        cloud.resource_manager.clone(),
-        credential.clone(),
-        &step.http,
-    );
     let registry = Registry::new(&req.subscription, &req.group, &req.registry);
     if let Some(v) = &version
-        && let Some(image) = existing(step, &arm, &registry, &repo, v, &content).await?
+        && let Some(image) = existing(session, &registry, &repo, v, &content).await?
     {
         say!("{image} is in the registry already: nothing to build");
-        step.output("image", &image)?;
-        step.output("image-built", "false")?;
-        step.rt.summary(&format!(
+        session.rt.summary(&format!(
             "### build-image\n\n{}\n",
             markdown_table(
                 &["", ""],
@@ -288,92 +224,72 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
                 ]
             )
         ));
-        return Ok(());
+        return finish(session, image, false, outputs);
     }
     let images: Vec<String> = tags.iter().map(|t| format!("{repo}:{t}")).collect();
+    let image = build(session, req, &registry, &images, packed.archive, &arguments).await?;
+    finish(session, image, true, outputs)
+}
 
-    let upload = acr::upload_url(&arm, &registry).await?;
-    acr::upload(&step.http, &upload, packed.archive).await?;
+/// Sets the `image` and `image-built` outputs.
+fn finish(
+    session: &Session,
+    image: String,
+    built: bool,
+    mut outputs: Vec<(String, String)>,
+) -> Result<Outcome> {
+    let more = vec![
+        ("image".to_string(), image.clone()),
+        ("image-built".to_string(), built.to_string()),
+    ];
+    session.outputs(&more)?;
+    outputs.extend(more);
+    Ok(Outcome {
+        image: Some(image),
+        outputs,
+    })
+}
+
+/// Uploads the context, runs the build in ACR Tasks with its log streamed, and returns the
+/// pushed image.
+async fn build(
+    session: &Session,
+    req: &Request,
+    registry: &Registry,
+    images: &[String],
+    archive: Vec<u8>,
+    arguments: &[(String, String)],
+) -> Result<String> {
+    let arm = session.arm().await?;
+    let upload = acr::upload_url(arm, registry).await?;
+    acr::upload(&session.http, &upload, archive).await?;
     say!("Uploaded the build context");
     let request = acr::docker_build_request(
-        &images,
+        images,
         &upload.relative_path,
         &req.dockerfile,
-        &arguments,
+        arguments,
         req.timeout.as_secs(),
     );
-    let run_id = acr::schedule(&arm, &registry, &request).await?;
+    let run_id = acr::schedule(arm, registry, &request).await?;
     say!("Build run {run_id} queued in {}", req.registry);
     let started = Instant::now();
-    let log_url = acr::log_url(&arm, &registry, &run_id).await?;
-
-    let mut offset = 0u64;
-    let mut partial = String::new();
-    let mut tail: VecDeque<String> = VecDeque::new();
-    let mut last_output = Instant::now();
-    let mut polls = 0u32;
-    let mut state = acr::run_state(&arm, &registry, &run_id).await?;
-    let mut drained_after_finish = 0;
-    loop {
-        let chunk = acr::read_log(&step.http, &log_url, offset).await?;
-        if !chunk.bytes.is_empty() {
-            offset += chunk.bytes.len() as u64;
-            partial.push_str(&String::from_utf8_lossy(&chunk.bytes));
-            while let Some(pos) = partial.find('\n') {
-                let line: String = partial.drain(..=pos).collect();
-                let line = line.trim_end_matches(['\n', '\r']).to_string();
-                say!("{line}");
-                tail.push_back(line);
-                if tail.len() > TAIL {
-                    tail.pop_front();
-                }
-            }
-            last_output = Instant::now();
-        }
-        polls += 1;
-        if chunk.bytes.is_empty() || polls.is_multiple_of(5) {
-            state = acr::run_state(&arm, &registry, &run_id).await?;
-        }
-        if state.finished() {
-            // Read until the log says it is complete (or stays quiet twice after the end).
-            if chunk.complete
-                || (chunk.bytes.is_empty() && {
-                    drained_after_finish += 1;
-                    drained_after_finish >= 3
-                })
-            {
-                break;
-            }
-        }
-        if started.elapsed() >= req.timeout {
-            return Err(Error::Other(format!(
-                "build run {run_id} is still running after {} minute(s) (`timeout-minutes`); it goes on in ACR: `az acr task logs --registry {} --run-id {run_id}`",
-                req.timeout.as_secs() / 60,
+    let run = acr::follow_run(arm, &session.http, registry, &run_id, req.timeout)
+        .await?
+        .map_err(|_| Error::StillRunning {
+            what: format!("build run {run_id}"),
+            after: format!(
+                "{} minute(s) (`timeout-minutes`)",
+                req.timeout.as_secs() / 60
+            ),
+            follow: format!(
+                "it goes on in ACR: `az acr task logs --registry {} --run-id {run_id}`",
                 req.registry
-            )));
-        }
-        if last_output.elapsed() >= Duration::from_secs(25) {
-            say!(
-                "  build {} ({}), {} s elapsed",
-                run_id,
-                state.status,
-                started.elapsed().as_secs()
-            );
-            last_output = Instant::now();
-        }
-        if !chunk.complete {
-            tokio::time::sleep(LOG_POLL).await;
-        }
-    }
-    if !partial.trim().is_empty() {
-        say!("{}", partial.trim_end());
-        tail.push_back(partial.trim_end().to_string());
-    }
-    let state = acr::run_state(&arm, &registry, &run_id).await?;
+            ),
+        })?;
     let elapsed = started.elapsed().as_secs();
-    if state.status != "Succeeded" {
-        let tail_text = tail.iter().cloned().collect::<Vec<_>>().join("\n");
-        step.rt.summary(&format!(
+    if run.state.status != "Succeeded" {
+        session.rt.summary(&format!(
             "### build-image {}\n\n{}\n",
             req.image,
             markdown_table(
@@ -382,26 +298,31 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
                     vec!["Run".into(), format!("`{run_id}`")],
                     vec![
                         "Result".into(),
-                        format!("**{}** after {elapsed} s", state.status)
+                        format!("**{}** after {elapsed} s", run.state.status)
                     ],
                 ]
             )
         ));
-        return Err(Error::Other(format!(
-            "build run {run_id} {} after {elapsed} s{}. Last lines of its log:\n{tail_text}",
-            state.status.to_lowercase(),
-            state.error.map(|e| format!(" ({e})")).unwrap_or_default()
-        )));
+        return Err(Error::BuildFailed {
+            run_id,
+            state: run.state.status.to_lowercase(),
+            elapsed,
+            reason: run
+                .state
+                .error
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default(),
+            tail: run.tail.join("\n"),
+        });
     }
-    let Some(image) = state.images.first().cloned() else {
-        return Err(Error::Other(format!(
-            "build run {run_id} succeeded but reported no pushed image"
-        )));
+    let Some(image) = run.state.images.first().cloned() else {
+        return Err(Error::Unexpected {
+            service: "ACR Tasks",
+            detail: format!("build run {run_id} succeeded but reported no pushed image"),
+        });
     };
     say!("Built and pushed {image} in {elapsed} s");
-    step.output("image", &image)?;
-    step.output("image-built", "true")?;
-    step.rt.summary(&format!(
+    session.rt.summary(&format!(
         "### build-image\n\n{}\n",
         markdown_table(
             &["", ""],
@@ -411,26 +332,25 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
             ]
         )
     ));
-    Ok(())
+    Ok(image)
 }
 
 /// `registry/repo:version@digest` when the registry already holds this build (its content tag):
 /// the same runner version from the same context and arguments.
 async fn existing(
-    step: &Step,
-    arm: &Arm,
+    session: &Session,
     registry: &Registry,
     repo: &str,
     version: &str,
     content: &str,
 ) -> Result<Option<String>> {
-    let login = acr::login_server(arm, registry).await?;
-    let token = step
+    let login = acr::login_server(session.arm().await?, registry).await?;
+    let token = session
         .arm_token("Check azure-client-id, azure-tenant-id and azure-auth: the registry is read with the step's Azure identity")
         .await?;
     let token = Secret::masked(token.token.secret());
     let tag = format!("{version}-{content}");
-    let digest = acr::tag_digest(&step.http, &login, &token, repo, &tag).await?;
+    let digest = acr::tag_digest(&session.http, &login, &token, repo, &tag).await?;
     // A login server with a path (a registry behind a proxy, or the fake cloud) is named as
     // ACR names the images it pushes.
     let shown = if login.contains('/') {

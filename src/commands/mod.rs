@@ -1,5 +1,7 @@
-//! One module per command: each knows its workflow and calls the service modules; none builds an
-//! HTTP request itself.
+//! One module per command. Each `run` orchestrates: it takes its checked request (from
+//! [`crate::plan`]), calls the client modules, writes its outputs and summary, and returns a
+//! typed outcome that later commands of the step take. None builds a URL, a request body or a
+//! polling loop.
 
 pub mod build_image;
 pub mod deploy;
@@ -11,56 +13,36 @@ pub mod settle;
 
 use std::collections::BTreeMap;
 
-use crate::cli::{Command, Inputs};
-use crate::error::Result;
+use crate::plan::GitHubPlan;
 
-/// The commands' checked inputs, read before the first request: a bad input of a later
-/// command stops the step before an earlier one wrote anything.
+/// What the commands of the step produced so far, for the ones after them.
 #[derive(Debug, Default)]
-pub struct Plan {
-    /// `build-image`.
-    pub build_image: Option<build_image::Request>,
-    /// `deploy`.
-    pub deploy: Option<deploy::Request>,
+pub struct Earlier {
+    /// `rotate-key`'s outcome.
+    pub rotate: Option<rotate_key::Outcome>,
+    /// `build-image`'s outcome.
+    pub build: Option<build_image::Outcome>,
+    /// `deploy`'s outcome.
+    pub deploy: Option<deploy::Outcome>,
 }
 
-impl Plan {
-    /// Checks the inputs of every command in `commands`.
-    pub fn from_inputs(commands: &[Command], inputs: &Inputs) -> Result<Plan> {
-        let mut plan = Plan::default();
-        // The Azure inputs are read when the first Azure token is needed: check them now.
-        if commands.iter().any(|c| *c != Command::SetVariables) {
-            crate::azure_auth::AuthMethod::parse(Inputs::text(&inputs.azure_auth).as_deref())?;
-            crate::azure_auth::Cloud::resolve(
-                Inputs::text(&inputs.azure_environment).as_deref(),
-                Inputs::text(&inputs.azure_authority_host).as_deref(),
-                Inputs::text(&inputs.azure_resource_manager_url).as_deref(),
-                Inputs::text(&inputs.azure_audience).as_deref(),
-            )?;
-        }
-        if commands.contains(&Command::BuildImage) {
-            plan.build_image = Some(build_image::Request::from_inputs(inputs)?);
-        }
-        if commands.contains(&Command::Deploy) {
-            plan.deploy = Some(deploy::Request::from_inputs(inputs)?);
-        }
-        Ok(plan)
+impl Earlier {
+    /// The step outputs set so far, by name: what `{ output: NAME }` takes.
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        let rotate = self.rotate.iter().flat_map(|o| &o.outputs);
+        let build = self.build.iter().flat_map(|o| &o.outputs);
+        let deploy = self.deploy.iter().flat_map(|o| &o.outputs);
+        rotate.chain(build).chain(deploy).cloned().collect()
     }
 }
 
-/// The permissions of the step's one installation token: the union of what its commands need,
-/// and no more (GitHub scopes installation tokens down on request).
-pub fn token_permissions(commands: &[Command], inputs: &Inputs) -> BTreeMap<String, String> {
-    let mut wanted = BTreeMap::new();
-    wanted.insert("metadata".to_string(), "read".to_string());
-    if commands.contains(&Command::SetVariables) {
-        let org = Inputs::text(&inputs.variables_scope).as_deref() == Some("organization");
-        let name = if org {
-            "organization_actions_variables"
-        } else {
-            "actions_variables"
-        };
-        wanted.insert(name.to_string(), "write".to_string());
-    }
-    wanted
+/// What every command may know of the step beyond its own request.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The GitHub side: App, key, installation, owner, repository.
+    pub github: &'a GitHubPlan,
+    /// The permissions of the step's installation token.
+    pub token_permissions: &'a BTreeMap<String, String>,
+    /// The earlier commands' outcomes.
+    pub earlier: &'a Earlier,
 }

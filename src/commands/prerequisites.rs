@@ -4,16 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use azure_core::http::Method;
-use serde_json::{Map, Value, json};
-
-use crate::arm::{Arm, arm_error};
+use super::deploy::DeploymentOutput;
+use crate::azure::arm::deployments::Scope;
+use crate::azure::arm::vaults::DeletedVaults;
 use crate::error::{Error, Result};
-use crate::keyvault::KeyVault;
-use crate::{Step, say};
-
-/// `Vaults_ListDeleted`'s API version.
-const KEYVAULT_API: &str = "2025-05-01";
+use crate::say;
+use crate::session::Session;
+use crate::templates::{Parameters, Template};
 /// How long the deploy waits for a fresh role assignment to reach Key Vault.
 const SETTLE_LIMIT: Duration = Duration::from_secs(10 * 60);
 /// The longest pause between two looks at the vault.
@@ -43,94 +40,97 @@ pub fn check_project(project: &str) -> Result<()> {
     Ok(())
 }
 
-/// The `project` a `parameters` YAML map sets literally, if any.
-pub fn literal_project(parameters: Option<&str>) -> Option<String> {
-    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(parameters?).ok()?;
-    yaml.get("project")?.as_str().map(str::to_string)
+/// Fills what the action knows of `builtin:prerequisites`: a soft-deleted vault of this
+/// project's name to recover, and the deploying principal (its object id and kind, from its
+/// Azure token) that the template makes Key Vault Secrets Officer.
+pub async fn fill(
+    session: &Session,
+    scope: &Scope,
+    template: &Template,
+    params: &mut Parameters,
+) -> Result<()> {
+    if let Some(project) = params.text("project").map(str::to_string) {
+        check_project(&project)?;
+        if let Scope::Subscription {
+            subscription,
+            location,
+        } = scope
+        {
+            recover_vault(session, subscription, &project, location, params).await?;
+        }
+    }
+    if params.contains("deployerObjectId") {
+        return Ok(());
+    }
+    let token = session
+        .arm_token("The deploying principal's object id comes from its Azure token: check the Azure inputs, or pass `deployerObjectId` in `parameters`")
+        .await?;
+    let oid = crate::azure::auth::object_id_of(&token).ok_or_else(|| {
+        Error::input(
+            "parameters",
+            "the Azure token carries no object id (oid): pass `deployerObjectId` in `parameters`",
+        )
+    })?;
+    say!("Deploying principal (Key Vault Secrets Officer): {oid}");
+    params.set("deployerObjectId", oid);
+    if template.declares("deployerPrincipalType") && !params.contains("deployerPrincipalType") {
+        let kind = match crate::azure::auth::claim_of(&token, "idtyp").as_deref() {
+            Some("user") => "User",
+            _ => "ServicePrincipal",
+        };
+        params.set("deployerPrincipalType", kind);
+    }
+    Ok(())
 }
 
 /// A soft-deleted vault of the name the template gives this project's vault
 /// (`kv-<first 12 of project>-<6 characters>`): recovered by the deployment when it is in the
 /// deployment's location, else the error says what to do.
-pub async fn recover_vault(
-    step: &Step,
+async fn recover_vault(
+    session: &Session,
     subscription: &str,
     project: &str,
     location: &str,
-    params: &mut Map<String, Value>,
+    params: &mut Parameters,
 ) -> Result<()> {
-    if params.contains_key("keyVaultCreateMode") {
+    if params.contains("keyVaultCreateMode") {
         return Ok(());
     }
-    let (cloud, credential) = step.azure().await?;
-    let arm = Arm::new(
-        cloud.resource_manager.clone(),
-        credential.clone(),
-        &step.http,
-    );
-    let prefix = format!("kv-{}-", project.chars().take(12).collect::<String>());
-    let group = format!("/resourcegroups/rg-{project}/");
-    let mut url =
-        format!("/subscriptions/{subscription}/providers/Microsoft.KeyVault/deletedVaults");
-    let mut api = Some(KEYVAULT_API);
-    let mut found = None;
-    while found.is_none() {
-        let resp = arm.send(Method::Get, &url, api, None).await?;
-        if resp.status == 403 {
-            step.rt.warning(
+    let deleted = match session.arm().await?.deleted_vaults(subscription).await? {
+        DeletedVaults::Found(found) => found,
+        DeletedVaults::NotAllowed => {
+            session.rt.warning(
                 "could not look for a soft-deleted vault of this project's name (403 listing deleted vaults): if one exists, the deployment fails with ConflictError",
             );
             return Ok(());
         }
-        if resp.status != 200 {
-            return Err(arm_error("listing soft-deleted vaults", &resp));
-        }
-        // This project's vault: its name (kv-<first 12 of project>-<6>) in its resource group.
-        found = resp.body["value"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|v| {
-                let name_fits = v["name"].as_str().is_some_and(|n| {
-                    n.len() == prefix.len() + 6
-                        && n.starts_with(&prefix)
-                        && n[prefix.len()..].chars().all(|c| c.is_ascii_alphanumeric())
-                });
-                let group_fits = v["properties"]["vaultId"]
-                    .as_str()
-                    .is_some_and(|id| id.to_ascii_lowercase().contains(&group));
-                name_fits && group_fits
-            })
-            .cloned();
-        match resp.body["nextLink"].as_str() {
-            Some(next) if !next.is_empty() && found.is_none() => {
-                url = next.to_string();
-                api = None;
-            }
-            _ => break,
-        }
-    }
-    let Some(vault) = found else {
+    };
+    // This project's vault: its name (kv-<first 12 of project>-<6>) in its resource group.
+    let prefix = format!("kv-{}-", project.chars().take(12).collect::<String>());
+    let group = format!("/resourcegroups/rg-{project}/");
+    let Some(vault) = deleted.into_iter().find(|v| {
+        let n = &v.name;
+        let name_fits = n.len() == prefix.len() + 6
+            && n.starts_with(&prefix)
+            && n[prefix.len()..].chars().all(|c| c.is_ascii_alphanumeric());
+        name_fits && v.properties.vault_id.to_ascii_lowercase().contains(&group)
+    }) else {
         return Ok(());
     };
     // The template's own `location` parameter, when given, is where the vault goes.
-    let location = params
-        .get("location")
-        .and_then(|p| p["value"].as_str())
-        .unwrap_or(location)
-        .to_string();
-    let location = location.as_str();
-    let name = vault["name"].as_str().unwrap_or_default();
-    let props = &vault["properties"];
-    let deleted_in = props["location"].as_str().unwrap_or_default();
+    let location = params.text("location").unwrap_or(location).to_string();
+    let name = &vault.name;
+    let props = &vault.properties;
+    let deleted_in = props.location.as_str();
     let same_place =
         |a: &str, b: &str| a.replace(' ', "").eq_ignore_ascii_case(&b.replace(' ', ""));
-    if !same_place(deleted_in, location) {
-        let purge = if props["purgeProtectionEnabled"].as_bool() == Some(true) {
+    if !same_place(deleted_in, &location) {
+        let purge = if props.purge_protection_enabled == Some(true) {
             format!(
                 "purge protection keeps it until {}",
-                props["scheduledPurgeDate"]
-                    .as_str()
+                props
+                    .scheduled_purge_date
+                    .as_deref()
                     .unwrap_or("its purge date")
             )
         } else {
@@ -145,22 +145,39 @@ pub async fn recover_vault(
     }
     say!(
         "Key Vault {name} was deleted on {} and is soft-deleted: the deployment recovers it (with its secrets)",
-        props["deletionDate"].as_str().unwrap_or("?")
+        props.deletion_date.as_deref().unwrap_or("?")
     );
-    params.insert("keyVaultCreateMode".into(), json!({ "value": "recover" }));
+    params.set("keyVaultCreateMode", "recover");
     Ok(())
+}
+
+/// After `builtin:prerequisites`: holds the deploy until the vault it made answers the
+/// deploying principal (see [`wait_for_vault`]).
+pub async fn wait_for_new_vault(session: &Session, outputs: &[DeploymentOutput]) -> Result<()> {
+    let value = |name: &str| {
+        outputs
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| o.value.as_str())
+    };
+    let Some(vault) = value("keyVaultUri") else {
+        return Ok(());
+    };
+    let secret = value("gitHubAppKeySecretUri")
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap_or("github-app-key");
+    wait_for_vault(session, vault, secret).await
 }
 
 /// Holds the deploy until the deploying principal can use the vault: a role assigned minutes
 /// ago is refused (403 ForbiddenByRbac) until Azure RBAC has applied it. Bounded, with a
 /// progress line every 30 s; a vault the runner cannot reach (a private endpoint) is left with
 /// a warning, as rotate-key waits out a fresh assignment itself.
-pub async fn wait_for_vault(step: &Step, vault_url: &str, secret_name: &str) -> Result<()> {
-    let Ok(url) = url::Url::parse(vault_url) else {
+async fn wait_for_vault(session: &Session, vault_url: &str, secret_name: &str) -> Result<()> {
+    if url::Url::parse(vault_url).is_err() {
         return Ok(());
-    };
-    let (cloud, credential) = step.azure_key_vault().await?;
-    let kv = KeyVault::new(url, &cloud.key_vault_suffix, credential.clone(), &step.http)?;
+    }
+    let kv = session.key_vault(vault_url).await?;
     let started = Instant::now();
     let mut last_line = Instant::now();
     let mut pause = Duration::from_secs(1);
@@ -196,7 +213,7 @@ pub async fn wait_for_vault(step: &Step, vault_url: &str, secret_name: &str) -> 
                 pause = (pause * 2).min(SETTLE_STEP);
             }
             Err(Error::Transport { host, .. }) => {
-                step.rt.warning(&format!(
+                session.rt.warning(&format!(
                     "cannot reach Key Vault {host} from this runner to confirm the role took effect (a private endpoint?); rotate-key waits out a fresh assignment itself"
                 ));
                 return Ok(());
@@ -227,15 +244,5 @@ mod tests {
         ] {
             assert!(check_project(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_literal_project_is_read_from_parameters() {
-        assert_eq!(
-            literal_project(Some("project: aca-gh-runners\nother: 1\n")).as_deref(),
-            Some("aca-gh-runners")
-        );
-        assert_eq!(literal_project(Some("project: { output: x }\n")), None);
-        assert_eq!(literal_project(None), None);
     }
 }

@@ -2,25 +2,17 @@
 //! installation ids KEDA needs, the owner, the key's secret URI, the pools) and the GitHub API
 //! budget of the pools (SPEC §3.2).
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::cli::Inputs;
+use super::Context;
 use crate::error::{Error, Result};
 use crate::github::GitHub;
-use crate::key::AppKey;
 use crate::pools::{Budget, PoolPlan};
 use crate::runtime::markdown_table;
+use crate::say;
 use crate::secret::Secret;
-use crate::{Step, say};
-
-/// Sets parameter `name` unless `parameters` set it.
-fn fill(params: &mut Map<String, Value>, name: &str, value: Option<String>) {
-    if !params.contains_key(name)
-        && let Some(v) = value
-    {
-        params.insert(name.to_string(), json!({ "value": v }));
-    }
-}
+use crate::session::Session;
+use crate::templates::Parameters;
 
 /// What GitHub told about the App for the jobs.
 struct AppFacts {
@@ -32,52 +24,49 @@ struct AppFacts {
 
 /// Fills the parameters of `builtin:runner-jobs` that `parameters` does not set.
 /// `group_id` is the target resource group's id.
-pub async fn parameters(
-    step: &Step,
+pub async fn fill(
+    session: &Session,
     pools: &PoolPlan,
     group_id: &str,
-    acr_suffix: &str,
-    params: &mut Map<String, Value>,
+    ctx: &Context<'_>,
+    params: &mut Parameters,
 ) -> Result<()> {
-    let i = &step.inputs;
     for warning in &pools.warnings {
-        step.rt.warning(warning);
+        session.rt.warning(warning);
     }
     // KEDA reads the ids as text: a YAML number (`gitHubAppId: 12345`) becomes its digits.
     for name in ["gitHubAppId", "gitHubInstallationId"] {
-        if let Some(n) = params.get(name).and_then(|p| p["value"].as_u64()) {
-            params.insert(name.to_string(), json!({ "value": n.to_string() }));
+        if let Some(n) = params.number(name) {
+            params.set(name, n.to_string());
         }
     }
-    let given = |name: &str| {
-        params
-            .get(name)
-            .and_then(|p| p["value"].as_str())
-            .map(str::to_string)
-    };
-    let facts = app_facts(step, given("gitHubAppId"), given("gitHubInstallationId")).await?;
-    fill(params, "gitHubAppId", facts.app_id.clone());
-    fill(
-        params,
+    let given = |name: &str| params.text(name).map(str::to_string);
+    let facts = app_facts(
+        session,
+        ctx,
+        given("gitHubAppId"),
+        given("gitHubInstallationId"),
+    )
+    .await?;
+    params.fill("gitHubAppId", facts.app_id.clone());
+    params.fill(
         "gitHubInstallationId",
         facts.installation_id.map(|id| id.to_string()),
     );
-    fill(params, "gitHubOwner", i.owner_or_default()?);
-    fill(
-        params,
+    params.fill("gitHubOwner", ctx.github.owner.clone());
+    let rotated = ctx.earlier.rotate.as_ref();
+    params.fill(
         "gitHubAppKeySecretUri",
-        step.rt.outputs().get("secret-uri").cloned(),
+        rotated.map(|r| r.secret_uri.clone()),
     );
-    if Inputs::text(&i.github_api_url).is_some()
-        || std::env::var("GITHUB_API_URL").is_ok_and(|v| !v.is_empty())
-    {
-        fill(params, "gitHubApiUrl", Some(i.github_api_url()?));
+    if ctx.github.api_url_given {
+        params.fill("gitHubApiUrl", Some(ctx.github.api_url.clone()));
     }
     for (name, what) in [
         ("gitHubAppId", "GitHub App id"),
         ("gitHubInstallationId", "installation id"),
     ] {
-        if let Some(v) = params.get(name).and_then(|p| p["value"].as_str())
+        if let Some(v) = params.text(name)
             && v.parse::<u64>().is_err()
         {
             return Err(Error::input(
@@ -88,22 +77,30 @@ pub async fn parameters(
             ));
         }
     }
+    images(session, pools, ctx, params)?;
+    let jobs = jobs(pools, group_id, params)?;
+    params.set("pools", jobs);
+    budget(session, pools, facts.token.as_ref()).await;
+    Ok(())
+}
+
+/// The runner image of pools without one, and the init container's image.
+fn images(
+    session: &Session,
+    pools: &PoolPlan,
+    ctx: &Context<'_>,
+    params: &mut Parameters,
+) -> Result<()> {
     // Pools without an image run the image an earlier build-image of this step pushed, else
     // the registry's github-runner:latest.
-    let acr = params
-        .get("acrName")
-        .and_then(|p| p["value"].as_str())
-        .map(str::to_string);
-    let built = step.rt.outputs().get("image").cloned();
-    fill(
-        params,
+    let suffix = session.cloud()?.registry_suffix();
+    let acr = params.text("acrName").map(str::to_string);
+    let built = ctx.earlier.build.as_ref().and_then(|b| b.image.clone());
+    params.fill(
         "runnerImage",
-        built.or_else(|| acr.map(|a| format!("{a}{acr_suffix}/github-runner:latest"))),
+        built.or_else(|| acr.map(|a| format!("{a}{suffix}/github-runner:latest"))),
     );
-    let default_image = params
-        .get("runnerImage")
-        .and_then(|p| p["value"].as_str())
-        .filter(|i| !i.is_empty());
+    let default_image = params.text("runnerImage").filter(|i| !i.is_empty());
     if default_image.is_none()
         && let Some(job) = pools.jobs.iter().find(|j| j.image.is_none())
     {
@@ -115,24 +112,19 @@ pub async fn parameters(
             ),
         ));
     }
-    fill(
-        params,
+    params.fill(
         "initImage",
         Some(crate::runner_init::ACTION_IMAGE.to_string()),
     );
-    let jobs: Vec<Value> = pools
-        .jobs
-        .iter()
-        .map(|job| job.parameter(group_id))
-        .collect();
-    // A workload identity must not be the jobs' own: that one may read the vault, and would be
-    // handed to the runner container.
-    let platform = params
-        .get("acaMsiName")
-        .and_then(|p| p["value"].as_str())
-        .map(|n| n.to_ascii_lowercase());
-    for (job, value) in pools.jobs.iter().zip(&jobs) {
-        let workload = value["workloadIdentity"].as_str().unwrap_or_default();
+    Ok(())
+}
+
+/// The `pools` parameter; a workload identity must not be the jobs' own: that one may read
+/// the vault, and would be handed to the runner container.
+fn jobs(pools: &PoolPlan, group_id: &str, params: &Parameters) -> Result<Vec<Value>> {
+    let platform = params.text("acaMsiName").map(str::to_ascii_lowercase);
+    for job in &pools.jobs {
+        let workload = job.workload_identity.as_deref().unwrap_or_default();
         let name = workload
             .rsplit('/')
             .next()
@@ -146,60 +138,42 @@ pub async fn parameters(
                 "pools",
                 format!(
                     "pool `{}`: workload-identity `{}` is the jobs' own identity (acaMsiName), which holds Key Vault Secrets User: the runner container would get the key; give the workflows an identity of their own",
-                    job.pool,
-                    job.workload_identity.as_deref().unwrap_or_default()
+                    job.pool, workload
                 ),
             ));
         }
     }
-    params.insert("pools".into(), json!({ "value": jobs }));
-    budget(step, pools, facts.token.as_ref()).await;
-    Ok(())
+    Ok(pools
+        .jobs
+        .iter()
+        .map(|job| job.parameter(group_id))
+        .collect())
 }
 
 /// The numeric App id (a client id is resolved through `GET /app`), the installation, and a
 /// token: from rotate-key of the same step, the inputs, or GitHub.
 async fn app_facts(
-    step: &Step,
+    session: &Session,
+    ctx: &Context<'_>,
     app_param: Option<String>,
     installation_param: Option<String>,
 ) -> Result<AppFacts> {
-    let i = &step.inputs;
-    let (confirmed_app, confirmed_installation) = step
-        .app_facts
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let confirmed = ctx.earlier.rotate.as_ref().and_then(|r| r.app.clone());
     let app_input = app_param
-        .clone()
-        .or(confirmed_app)
-        .or_else(|| Inputs::text(&i.app_id));
-    let installation_input = match installation_param.clone() {
+        .or_else(|| confirmed.as_ref().map(|c| c.app_id.clone()))
+        .or_else(|| ctx.github.app_id.clone());
+    let installation_input = match installation_param {
         Some(v) => v.parse::<u64>().ok(),
-        None => match confirmed_installation {
-            Some(id) => Some(id),
-            None => match Inputs::text(&i.installation_id) {
-                Some(v) => Some(v.parse::<u64>().map_err(|_| {
-                    Error::input("installation-id", format!("`{v}` is not a number"))
-                })?),
-                None => None,
-            },
-        },
+        None => confirmed
+            .and_then(|c| c.installation_id)
+            .or(ctx.github.installation_id),
     };
-    let key = match Inputs::text(&i.private_key) {
-        Some(raw) => Some(AppKey::parse(&raw)?),
-        None => None,
-    };
-    let (Some(app), Some(key)) = (app_input.clone(), key) else {
-        if app_input
-            .as_deref()
-            .is_some_and(|a| a.parse::<u64>().is_err())
-        {
+    let (Some(app), Some(key)) = (app_input.clone(), ctx.github.key.as_ref()) else {
+        if let Some(client_id) = app_input.as_deref().filter(|a| a.parse::<u64>().is_err()) {
             return Err(Error::input(
                 "app-id",
                 format!(
-                    "`{}` is a client id, but KEDA's github-runner scaler needs the numeric App id: give the App ID from the App's settings page, or `private-key` so the action can look it up",
-                    app_input.unwrap_or_default()
+                    "`{client_id}` is a client id, but KEDA's github-runner scaler needs the numeric App id: give the App ID from the App's settings page, or `private-key` so the action can look it up"
                 ),
             ));
         }
@@ -209,35 +183,36 @@ async fn app_facts(
             token: None,
         });
     };
-    let jwt = GitHub::app_jwt(&app, &key)?;
-    let gh = step.github().await?;
+    let jwt = GitHub::app_jwt(&app, key)?;
+    let gh = session.github().await?;
     let app_id = if app.parse::<u64>().is_ok() {
         app
     } else {
-        let info = gh.app(&jwt, &app, &key).await?;
+        let info = gh.app(&jwt, &app, key).await?;
         say!(
             "App {app} is GitHub App {} (the numeric id KEDA needs)",
             info.id
         );
         info.id.to_string()
     };
-    let installation_id = match installation_input {
-        Some(id) => id,
-        None => {
-            let Some(owner) = i.owner_or_default()? else {
-                return Ok(AppFacts {
-                    app_id: Some(app_id),
-                    installation_id: None,
-                    token: None,
-                });
-            };
-            step.find_installation(&jwt, &app_id, &owner, None)
+    let installation_id = match (installation_input, &ctx.github.owner) {
+        (Some(id), _) => id,
+        (None, None) => {
+            return Ok(AppFacts {
+                app_id: Some(app_id),
+                installation_id: None,
+                token: None,
+            });
+        }
+        (None, Some(owner)) => {
+            session
+                .find_installation(&jwt, &app_id, owner, None)
                 .await?
                 .id
         }
     };
-    let token = step
-        .installation_token(&jwt, installation_id, Some(&step.token_permissions))
+    let token = session
+        .installation_token(&jwt, installation_id, Some(ctx.token_permissions))
         .await?;
     Ok(AppFacts {
         app_id: Some(app_id),
@@ -248,14 +223,14 @@ async fn app_facts(
 
 /// Prints the projected GitHub API calls per hour of all pools, and warns above half of the
 /// installation's limit. Without the App key there is no installation to ask: it says so.
-async fn budget(step: &Step, pools: &PoolPlan, token: Option<&Secret>) {
+async fn budget(session: &Session, pools: &PoolPlan, token: Option<&Secret>) {
     let Some(token) = token else {
         say!(
             "GitHub API budget: not projected (give app-id and private-key: the installation's limit and repositories come from GitHub)"
         );
         return;
     };
-    let gh = match step.github().await {
+    let gh = match session.github().await {
         Ok(gh) => gh,
         Err(_) => return,
     };
@@ -270,7 +245,8 @@ async fn budget(step: &Step, pools: &PoolPlan, token: Option<&Secret>) {
     let (limit, count) = match (limit, count) {
         (Ok(l), Ok(c)) => (l, c.unwrap_or(0)),
         (Err(e), _) | (_, Err(e)) => {
-            step.rt
+            session
+                .rt
                 .warning(&format!("GitHub API budget: not projected ({e})"));
             return;
         }
@@ -281,9 +257,9 @@ async fn budget(step: &Step, pools: &PoolPlan, token: Option<&Secret>) {
         say!("{line}");
     }
     if let Some(warning) = report.warning() {
-        step.rt.warning(&warning);
+        session.rt.warning(&warning);
     }
-    step.rt.summary(&report.markdown());
+    session.rt.summary(&report.markdown());
 }
 
 /// The projected calls of all pools against the installation's limit.

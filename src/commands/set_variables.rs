@@ -6,12 +6,14 @@ use std::collections::BTreeMap;
 use futures::StreamExt as _;
 use serde_json::json;
 
+use super::Earlier;
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
 use crate::github::{GitHub, Variable, WriteOutcome};
 use crate::runtime::markdown_table;
+use crate::say;
 use crate::secret::Secret;
-use crate::{Step, say};
+use crate::session::Session as Step;
 
 /// Largest value GitHub accepts, in bytes.
 const MAX_VALUE_BYTES: usize = 48 * 1024;
@@ -73,10 +75,10 @@ enum Action {
 }
 
 /// Runs `set-variables`.
-pub async fn run(step: &Step) -> Result<()> {
+pub async fn run(step: &Step, earlier: &Earlier) -> Result<()> {
     let i = &step.inputs;
     let scope = scope(step)?;
-    let desired = desired_variables(step)?;
+    let desired = desired_variables(step, earlier)?;
     if desired.is_empty() {
         return Err(Error::input(
             "variables",
@@ -323,9 +325,9 @@ fn scope(step: &Step) -> Result<Scope> {
 
 /// The variables to write: `variables`, then (with export-outputs) the deployment outputs; every
 /// name and value validated before anything is written.
-fn desired_variables(step: &Step) -> Result<Vec<Desired>> {
+fn desired_variables(step: &Step, earlier: &Earlier) -> Result<Vec<Desired>> {
     let i = &step.inputs;
-    let outputs = step.rt.outputs();
+    let outputs = earlier.outputs();
     let mut out: Vec<Desired> = Vec::new();
     if let Some(text) = Inputs::text(&i.variables) {
         for (name, value) in parse_variables(&text, &outputs)? {
@@ -333,7 +335,12 @@ fn desired_variables(step: &Step) -> Result<Vec<Desired>> {
         }
     }
     if Inputs::boolean(&i.export_outputs, "export-outputs", false)? {
-        let exported = step.deployment_outputs();
+        let exported: Vec<(String, bool)> = earlier
+            .deploy
+            .iter()
+            .flat_map(|d| &d.deployment_outputs)
+            .map(|o| (o.name.clone(), o.secure))
+            .collect();
         if exported.is_empty() {
             step.rt.warning(
                 "export-outputs is true but no deployment ran before set-variables in this step: put deploy in `command`",

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use crate::arm::Arm;
 use crate::error::{Error, Result};
-use crate::{Step, say};
+use crate::say;
+use crate::session::Session;
 
 /// An assignment younger than this may not have reached Key Vault yet.
 pub const FRESH: Duration = Duration::from_secs(15 * 60);
@@ -31,23 +31,21 @@ const KEY_VAULT_ROLES: [&str; 4] = [
 /// The creation time of the caller's newest Key Vault role assignment that is younger than
 /// [`FRESH`] and covers the vault (`vault`: its name when the URL tells it), if any.
 async fn fresh_assignment(
-    step: &Step,
+    session: &Session,
     subscription: &str,
     vault: Option<&str>,
 ) -> Result<Option<OffsetDateTime>> {
-    let token = step
+    let token = session
         .arm_token("Check azure-client-id, azure-tenant-id and azure-auth")
         .await?;
-    let Some(principal) = crate::azure_auth::object_id_of(&token) else {
+    let Some(principal) = crate::azure::auth::object_id_of(&token) else {
         return Ok(None);
     };
-    let (cloud, credential) = step.azure().await?;
-    let arm = Arm::new(
-        cloud.resource_manager.clone(),
-        credential.clone(),
-        &step.http,
-    );
-    let assignments = arm.role_assignments_of(subscription, &principal).await?;
+    let assignments = session
+        .arm()
+        .await?
+        .role_assignments_of(subscription, &principal)
+        .await?;
     let now = OffsetDateTime::now_utc();
     Ok(assignments
         .into_iter()
@@ -72,7 +70,7 @@ async fn fresh_assignment(
 /// Runs `op`; while it meets `403 ForbiddenByRbac` and the caller's Key Vault role is fresh,
 /// waits and runs it again (at most [`LIMIT`]). Any other outcome is returned as it is.
 pub async fn retry_while_settling<T, F, Fut>(
-    step: &Step,
+    session: &Session,
     subscription: Option<&str>,
     vault: Option<&str>,
     mut op: F,
@@ -97,7 +95,7 @@ where
         if fresh.is_none() {
             // The lookup's own failure leaves the vault's answer to be reported.
             fresh = Some(
-                fresh_assignment(step, subscription, vault)
+                fresh_assignment(session, subscription, vault)
                     .await
                     .unwrap_or(None),
             );

@@ -43,10 +43,15 @@ impl tower::Service<http::Request<octocrab::OctoBody>> for SharedTransport {
             let body = body
                 .collect()
                 .await
-                .map_err(|_| Error::Other("cannot read a GitHub request body".into()))?
+                .map_err(|_| Error::Unexpected {
+                    service: "GitHub",
+                    detail: "cannot read a GitHub request body".into(),
+                })?
                 .to_bytes();
-            let url = url::Url::parse(&parts.uri.to_string())
-                .map_err(|_| Error::Other(format!("bad GitHub URL {}", parts.uri)))?;
+            let url = url::Url::parse(&parts.uri.to_string()).map_err(|_| Error::Unexpected {
+                service: "GitHub",
+                detail: format!("bad GitHub URL {}", parts.uri),
+            })?;
             let resp = http
                 .send(HttpRequest {
                     method: parts.method,
@@ -61,7 +66,10 @@ impl tower::Service<http::Request<octocrab::OctoBody>> for SharedTransport {
             }
             builder
                 .body(http_body_util::Full::new(resp.body))
-                .map_err(|_| Error::Other("bad GitHub response".into()))
+                .map_err(|_| Error::Unexpected {
+                    service: "GitHub",
+                    detail: "bad GitHub response".into(),
+                })
         })
     }
 }
@@ -163,7 +171,10 @@ impl GitHub {
             .with_service(SharedTransport(http))
             .with_auth(octocrab::AuthState::None)
             .build()
-            .map_err(|_| Error::Other("cannot build the GitHub client".into()))?;
+            .map_err(|_| Error::Unexpected {
+                service: "GitHub",
+                detail: "cannot build the GitHub client".into(),
+            })?;
         Ok(GitHub {
             crab,
             api_url: api_url.trim_end_matches('/').to_string(),
@@ -210,8 +221,11 @@ impl GitHub {
             .header("X-GitHub-Api-Version", "2022-11-28")
             .header(http::header::USER_AGENT, crate::http::USER_AGENT);
         if let Some(authorization) = authorization {
-            let mut v = http::HeaderValue::from_str(&authorization)
-                .map_err(|_| Error::Other("a credential is not a valid header value".into()))?;
+            let mut v =
+                http::HeaderValue::from_str(&authorization).map_err(|_| Error::Unexpected {
+                    service: "GitHub",
+                    detail: "a credential is not a valid header value".into(),
+                })?;
             v.set_sensitive(true);
             builder = builder.header(http::header::AUTHORIZATION, v);
         }
@@ -222,9 +236,13 @@ impl GitHub {
             }
             None => String::new(),
         };
-        let request = builder
-            .body(octocrab::OctoBody::from(body))
-            .map_err(|_| Error::Other(format!("bad GitHub request {uri}")))?;
+        let request =
+            builder
+                .body(octocrab::OctoBody::from(body))
+                .map_err(|_| Error::Unexpected {
+                    service: "GitHub",
+                    detail: format!("bad GitHub request {uri}"),
+                })?;
         let response = self
             .crab
             .execute(request)
@@ -462,7 +480,10 @@ fn unwrap_transport(e: octocrab::Error, uri: &str) -> Error {
                     host: host.clone(),
                     detail: detail.clone(),
                 },
-                other => Error::Other(other.to_string()),
+                other => Error::Unexpected {
+                    service: "GitHub",
+                    detail: other.to_string(),
+                },
             };
         }
         source = s.source();

@@ -29,6 +29,28 @@ pub struct Cloud {
 }
 
 impl Cloud {
+    /// The token scope of Azure Resource Manager (`{endpoint}/.default`).
+    pub fn resource_manager_scope(&self) -> String {
+        format!(
+            "{}/.default",
+            self.resource_manager.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// The token scope of Key Vault.
+    pub fn key_vault_scope(&self) -> String {
+        format!("https://{}/.default", self.key_vault_suffix)
+    }
+
+    /// The DNS suffix of the cloud's container registries (`.azurecr.io`, …).
+    pub fn registry_suffix(&self) -> &'static str {
+        match self.key_vault_suffix.as_str() {
+            "vault.usgovcloudapi.net" => ".azurecr.us",
+            "vault.azure.cn" => ".azurecr.cn",
+            _ => ".azurecr.io",
+        }
+    }
+
     /// The cloud named by `azure-environment`, with the explicit endpoint inputs applied.
     pub fn resolve(
         environment: Option<&str>,
@@ -112,11 +134,9 @@ pub enum AuthMethod {
 
 impl AuthMethod {
     /// Parses `azure-auth`; `None` picks `oidc` on a runner and `cli` elsewhere.
-    pub fn parse(value: Option<&str>) -> Result<AuthMethod> {
+    pub fn parse(value: Option<&str>, on_runner: bool) -> Result<AuthMethod> {
         Ok(match value {
             None => {
-                let on_runner = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
-                    || std::env::var_os("ACTIONS_ID_TOKEN_REQUEST_URL").is_some();
                 if on_runner {
                     AuthMethod::Oidc
                 } else {

@@ -6,7 +6,7 @@ use azure_core::http::Method;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::arm::{Arm, arm_error};
+use crate::azure::arm::{Arm, arm_error};
 use crate::error::{Error, Result};
 use crate::http::{Http, HttpRequest};
 use crate::secret::Secret;
@@ -84,9 +84,10 @@ pub async fn upload_url(arm: &Arm, registry: &Registry) -> Result<UploadUrl> {
         .unwrap_or_default()
         .to_string();
     if url.is_empty() || relative_path.is_empty() {
-        return Err(Error::Other(
-            "ACR answered listBuildSourceUploadUrl without an upload URL".into(),
-        ));
+        return Err(Error::Unexpected {
+            service: "ACR",
+            detail: "ACR answered listBuildSourceUploadUrl without an upload URL".into(),
+        });
     }
     crate::runtime::Runtime::get().mask(&url);
     Ok(UploadUrl { url, relative_path })
@@ -94,8 +95,10 @@ pub async fn upload_url(arm: &Arm, registry: &Registry) -> Result<UploadUrl> {
 
 /// Uploads the archive as a block blob.
 pub async fn upload(http: &Http, upload: &UploadUrl, archive: Vec<u8>) -> Result<()> {
-    let url = Url::parse(&upload.url)
-        .map_err(|_| Error::Other("ACR's upload URL is not a URL".into()))?;
+    let url = Url::parse(&upload.url).map_err(|_| Error::Unexpected {
+        service: "ACR",
+        detail: "ACR's upload URL is not a URL".into(),
+    })?;
     let mut headers = http::HeaderMap::new();
     headers.insert(
         "x-ms-blob-type",
@@ -111,11 +114,11 @@ pub async fn upload(http: &Http, upload: &UploadUrl, archive: Vec<u8>) -> Result
         })
         .await?;
     if !(200..300).contains(&resp.status) {
-        return Err(Error::Other(format!(
-            "uploading the build context failed (HTTP {}): {}",
-            resp.status,
-            storage_message(&resp.text())
-        )));
+        return Err(Error::Blob {
+            action: "uploading the build context",
+            status: resp.status,
+            detail: storage_message(&resp.text()),
+        });
     }
     Ok(())
 }
@@ -139,9 +142,10 @@ pub async fn schedule(arm: &Arm, registry: &Registry, request: &Value) -> Result
         .unwrap_or_default()
         .to_string();
     if run_id.is_empty() {
-        return Err(Error::Other(
-            "ACR scheduled the build without a run id".into(),
-        ));
+        return Err(Error::Unexpected {
+            service: "ACR",
+            detail: "ACR scheduled the build without a run id".into(),
+        });
     }
     Ok(run_id)
 }
@@ -226,7 +230,10 @@ pub async fn log_url(arm: &Arm, registry: &Registry, run_id: &str) -> Result<Str
         .unwrap_or_default()
         .to_string();
     if link.is_empty() {
-        return Err(Error::Other("ACR gave no log link for the run".into()));
+        return Err(Error::Unexpected {
+            service: "ACR",
+            detail: "ACR gave no log link for the run".into(),
+        });
     }
     crate::runtime::Runtime::get().mask(&link);
     Ok(link)
@@ -243,8 +250,10 @@ pub struct LogChunk {
 
 /// Reads the log blob from `offset` on (HTTP range); an empty chunk when nothing is new.
 pub async fn read_log(http: &Http, log_url: &str, offset: u64) -> Result<LogChunk> {
-    let url =
-        Url::parse(log_url).map_err(|_| Error::Other("the build log URL is not a URL".into()))?;
+    let url = Url::parse(log_url).map_err(|_| Error::Unexpected {
+        service: "ACR",
+        detail: "the build log URL is not a URL".into(),
+    })?;
     let mut headers = http::HeaderMap::new();
     headers.insert("x-ms-version", http::HeaderValue::from_static("2021-08-06"));
     if let Ok(v) = http::HeaderValue::from_str(&format!("bytes={offset}-")) {
@@ -273,10 +282,11 @@ pub async fn read_log(http: &Http, log_url: &str, offset: u64) -> Result<LogChun
             complete,
         }),
         404 => Ok(LogChunk::default()),
-        status => Err(Error::Other(format!(
-            "reading the build log failed (HTTP {status}): {}",
-            storage_message(&resp.text())
-        ))),
+        status => Err(Error::Blob {
+            action: "reading the build log",
+            status,
+            detail: storage_message(&resp.text()),
+        }),
     }
 }
 
@@ -314,7 +324,10 @@ pub async fn login_server(arm: &Arm, registry: &Registry) -> Result<String> {
         .as_str()
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| Error::Other(format!("registry {} has no login server", registry.name)))
+        .ok_or_else(|| Error::Unexpected {
+            service: "ACR",
+            detail: format!("registry {} has no login server", registry.name),
+        })
 }
 
 /// API version of the registry resource read for its login server.
@@ -334,7 +347,10 @@ async fn registry_post(http: &Http, url: &str, body: bytes::Bytes, field: &str) 
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    let url = Url::parse(url).map_err(|_| Error::Other(format!("bad registry URL {url}")))?;
+    let url = Url::parse(url).map_err(|_| Error::Unexpected {
+        service: "ACR",
+        detail: format!("bad registry URL {url}"),
+    })?;
     let host = url.host_str().unwrap_or("?").to_string();
     let resp = http
         .send(HttpRequest {
@@ -393,11 +409,19 @@ pub async fn tag_digest(
     )
     .await?;
     let url = format!("{base}/acr/v1/{repository}/_tags/{tag}");
-    let url = Url::parse(&url).map_err(|_| Error::Other(format!("bad registry URL {url}")))?;
+    let url = Url::parse(&url).map_err(|_| Error::Unexpected {
+        service: "ACR",
+        detail: format!("bad registry URL {url}"),
+    })?;
     let host = url.host_str().unwrap_or("?").to_string();
     let mut headers = http::HeaderMap::new();
-    let mut auth = http::HeaderValue::from_str(&format!("Bearer {}", access.expose()))
-        .map_err(|_| Error::Other("a registry token is not a valid header value".into()))?;
+    let mut auth =
+        http::HeaderValue::from_str(&format!("Bearer {}", access.expose())).map_err(|_| {
+            Error::Unexpected {
+                service: "ACR",
+                detail: "a registry token is not a valid header value".into(),
+            }
+        })?;
     auth.set_sensitive(true);
     headers.insert(http::header::AUTHORIZATION, auth);
     let resp = http
@@ -421,4 +445,128 @@ pub async fn tag_digest(
             hint: String::new(),
         }),
     }
+}
+
+/// Log lines kept for the error of a failed build.
+const TAIL: usize = 20;
+/// How often the growing log is read.
+const LOG_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A build run followed to its end.
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    /// Its final state.
+    pub state: RunState,
+    /// The last lines of its log.
+    pub tail: Vec<String>,
+}
+
+/// What following a run has seen so far.
+#[derive(Default)]
+struct Follow {
+    offset: u64,
+    partial: String,
+    tail: std::collections::VecDeque<String>,
+    polls: u32,
+    drained_after_finish: u32,
+    last_output: Option<std::time::Instant>,
+}
+
+impl Follow {
+    /// Logs each whole line of `bytes` (keeping the last ones for an error).
+    fn take(&mut self, bytes: &[u8]) {
+        self.offset += bytes.len() as u64;
+        self.partial.push_str(&String::from_utf8_lossy(bytes));
+        while let Some(pos) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=pos).collect();
+            self.keep(line.trim_end_matches(['\n', '\r']).to_string());
+        }
+        self.last_output = Some(std::time::Instant::now());
+    }
+
+    fn keep(&mut self, line: String) {
+        crate::say!("{line}");
+        self.tail.push_back(line);
+        if self.tail.len() > TAIL {
+            self.tail.pop_front();
+        }
+    }
+}
+
+/// Streams the log of run `run_id` into the step log while it grows, until the run is over
+/// and its log complete (at most `limit`).
+pub async fn follow_run(
+    arm: &Arm,
+    http: &Http,
+    registry: &Registry,
+    run_id: &str,
+    limit: std::time::Duration,
+) -> Result<std::result::Result<FinishedRun, crate::http::TimedOut>> {
+    use crate::http::{Poll, PollPlan, poll};
+    let started = std::time::Instant::now();
+    let log_url = log_url(arm, registry, run_id).await?;
+    let first = run_state(arm, registry, run_id).await?;
+    let seen = std::sync::Mutex::new((Follow::default(), first));
+    let lock = || seen.lock().unwrap_or_else(|e| e.into_inner());
+    let plan = PollPlan {
+        interval: LOG_POLL,
+        limit,
+        heartbeat: None,
+    };
+    let followed = poll(plan, std::time::Duration::ZERO, || async {
+        let offset = lock().0.offset;
+        let chunk = read_log(http, &log_url, offset).await?;
+        let ask_state = {
+            let mut s = lock();
+            if !chunk.bytes.is_empty() {
+                s.0.take(&chunk.bytes);
+            }
+            s.0.polls += 1;
+            chunk.bytes.is_empty() || s.0.polls.is_multiple_of(5)
+        };
+        if ask_state {
+            let state = run_state(arm, registry, run_id).await?;
+            lock().1 = state;
+        }
+        let mut s = lock();
+        let (follow, state) = &mut *s;
+        // Read until the log says it is complete (or stays quiet three times after the end).
+        if state.finished() {
+            if chunk.bytes.is_empty() {
+                follow.drained_after_finish += 1;
+            }
+            if chunk.complete || (chunk.bytes.is_empty() && follow.drained_after_finish >= 3) {
+                return Ok(Poll::Ready(()));
+            }
+        }
+        let quiet = follow.last_output.unwrap_or(started).elapsed();
+        if quiet >= std::time::Duration::from_secs(25) {
+            crate::say!(
+                "  build {run_id} ({}), {} s elapsed",
+                state.status,
+                started.elapsed().as_secs()
+            );
+            follow.last_output = Some(std::time::Instant::now());
+        }
+        let pause = if chunk.complete {
+            std::time::Duration::ZERO
+        } else {
+            LOG_POLL
+        };
+        Ok(Poll::Pending(Some(pause)))
+    })
+    .await?;
+    if let Err(t) = followed {
+        return Ok(Err(t));
+    }
+    let (mut follow, _) = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+    let rest = follow.partial.trim_end().to_string();
+    if !rest.trim().is_empty() {
+        follow.keep(rest);
+    }
+    let state = run_state(arm, registry, run_id).await?;
+    Ok(Ok(FinishedRun {
+        state,
+        tail: follow.tail.into_iter().collect(),
+    }))
 }

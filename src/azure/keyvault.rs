@@ -130,6 +130,14 @@ impl KeyVault {
         Ok(KeyVault { client, url })
     }
 
+    /// The vault's name, when its URL is under the cloud's Key Vault `suffix`.
+    pub fn name_under(&self, suffix: &str) -> Option<String> {
+        self.url
+            .host_str()?
+            .strip_suffix(&format!(".{suffix}"))
+            .map(str::to_string)
+    }
+
     /// The versionless secret URI.
     pub fn secret_uri(&self, name: &str) -> String {
         format!("{}/secrets/{name}", self.url.as_str().trim_end_matches('/'))
@@ -206,9 +214,11 @@ impl KeyVault {
                 ..Default::default()
             }),
         };
-        let body: RequestContent<SetSecretParameters> = params
-            .try_into()
-            .map_err(|_| Error::Other("cannot encode the secret".into()))?;
+        let body: RequestContent<SetSecretParameters> =
+            params.try_into().map_err(|_| Error::Unexpected {
+                service: "Key Vault",
+                detail: "cannot encode the secret".into(),
+            })?;
         let resp = self
             .client
             .set_secret(name, body, None)
@@ -236,9 +246,11 @@ impl KeyVault {
             }),
             ..Default::default()
         };
-        let body: RequestContent<UpdateSecretPropertiesParameters> = params
-            .try_into()
-            .map_err(|_| Error::Other("cannot encode the update".into()))?;
+        let body: RequestContent<UpdateSecretPropertiesParameters> =
+            params.try_into().map_err(|_| Error::Unexpected {
+                service: "Key Vault",
+                detail: "cannot encode the update".into(),
+            })?;
         let options =
             azure_security_keyvault_secrets::models::SecretClientUpdateSecretPropertiesOptions {
                 secret_version: Some(version.to_string()),
@@ -252,7 +264,7 @@ impl KeyVault {
     }
 
     fn error(&self, e: &azure_core::Error, action: &str) -> Error {
-        if let Some(err) = crate::azure_auth::sign_in_error(e) {
+        if let Some(err) = crate::azure::auth::sign_in_error(e) {
             return err;
         }
         let vault = self.url.as_str().trim_end_matches('/').to_string();

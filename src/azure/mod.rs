@@ -1,0 +1,8 @@
+//! Azure: sign-in ([`auth`]), Key Vault secrets ([`keyvault`]), Azure Resource Manager
+//! ([`arm`]: deployments, Container Apps jobs, role assignments) and ACR Tasks ([`acr`]). Each
+//! module owns its service's wire format; the commands see typed values only.
+
+pub mod acr;
+pub mod arm;
+pub mod auth;
+pub mod keyvault;
