@@ -34,7 +34,7 @@ pub enum Error {
         "requesting the GitHub OIDC token failed (HTTP {status}): {detail}. Check that the job has `permissions: id-token: write`"
     )]
     Oidc {
-        /// HTTP status, 0 for a transport failure.
+        /// HTTP status.
         status: u16,
         /// The service's answer, redacted.
         detail: String,
@@ -85,7 +85,7 @@ pub enum Error {
     },
 
     /// A GitHub call failed.
-    #[error("GitHub: {action} failed (HTTP {status}): {detail}{hint}")]
+    #[error("GitHub: {action} failed (HTTP {status}): {detail}{}", fix_text(fix))]
     GitHub {
         /// What the action was doing.
         action: String,
@@ -93,8 +93,8 @@ pub enum Error {
         status: u16,
         /// GitHub's message, redacted.
         detail: String,
-        /// What to do, starting with ". " when present.
-        hint: String,
+        /// What to do (empty when nothing better than the message can be said).
+        fix: String,
     },
 
     /// Key Vault refused for lack of a role.
@@ -115,22 +115,25 @@ pub enum Error {
     },
 
     /// Another Key Vault failure.
-    #[error("Key Vault {vault}: {action} failed (HTTP {status}): {detail}{hint}")]
+    #[error(
+        "Key Vault {vault}: {action} failed (HTTP {status}): {detail}{}",
+        fix_text(fix)
+    )]
     KeyVault {
         /// The vault URL.
         vault: String,
         /// The operation.
         action: String,
-        /// HTTP status, 0 for a transport failure.
+        /// HTTP status.
         status: u16,
         /// The service's message, redacted.
         detail: String,
-        /// What to do, starting with ". " when present.
-        hint: String,
+        /// What to do (empty when nothing better than the message can be said).
+        fix: String,
     },
 
     /// An Azure Resource Manager call failed.
-    #[error("Azure Resource Manager: {action} failed{}:\n{detail}{hint}", http_status(*status))]
+    #[error("Azure Resource Manager: {action} failed{}:\n{detail}{}", http_status(*status), fix_text(fix))]
     Arm {
         /// What the action was doing.
         action: String,
@@ -138,8 +141,8 @@ pub enum Error {
         status: u16,
         /// ARM's error tree, redacted.
         detail: String,
-        /// What to do, starting with ". " when present.
-        hint: String,
+        /// What to do (empty when nothing better than the message can be said).
+        fix: String,
     },
 
     /// A role assigned to the deploying principal on a new vault did not take effect in time.
@@ -255,6 +258,14 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
+}
+
+fn fix_text(fix: &str) -> String {
+    if fix.is_empty() {
+        String::new()
+    } else {
+        format!(". {fix}")
+    }
 }
 
 fn http_status(status: u16) -> String {

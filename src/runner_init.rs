@@ -272,7 +272,7 @@ fn lacks_permission(e: Error, plan: &InitPlan) -> Error {
                     RunnerTarget::Repository(_) => "repository",
                 }
             ),
-            hint: ". Add the permission in the App's settings (Permissions), then accept it on the installation".into(),
+            fix: "Add the permission in the App's settings (Permissions), then accept it on the installation".into(),
         },
         other => other,
     }

@@ -367,7 +367,7 @@ async fn registry_post(http: &Http, url: &str, body: bytes::Bytes, field: &str) 
             action: format!("signing in to the registry {host}"),
             status: resp.status,
             detail: "the registry's token service refused the Azure token".into(),
-            hint: ". The Azure identity needs a role that can read the registry's images (AcrPull, or Contributor, on the registry)".into(),
+            fix: "The Azure identity needs a role that can read the registry's images (AcrPull, or Contributor, on the registry)".into(),
         }),
     }
 }
@@ -442,7 +442,7 @@ pub async fn tag_digest(
             action: format!("reading tag {repository}:{tag} of the registry {host}"),
             status,
             detail: crate::runtime::Runtime::get().redact(&resp.text()),
-            hint: String::new(),
+            fix: String::new(),
         }),
     }
 }

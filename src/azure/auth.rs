@@ -395,14 +395,14 @@ impl GithubOidcAssertion {
             self.request_url,
             url::form_urlencoded::byte_serialize(self.audience.as_bytes()).collect::<String>()
         );
-        let url = Url::parse(&url).map_err(|_| Error::Oidc {
-            status: 0,
+        let url = Url::parse(&url).map_err(|_| Error::Unexpected {
+            service: "the runner",
             detail: "ACTIONS_ID_TOKEN_REQUEST_URL is not a URL".into(),
         })?;
         let mut headers = http::HeaderMap::new();
         let auth = format!("Bearer {}", self.request_token.expose());
-        let mut auth = http::HeaderValue::from_str(&auth).map_err(|_| Error::Oidc {
-            status: 0,
+        let mut auth = http::HeaderValue::from_str(&auth).map_err(|_| Error::Unexpected {
+            service: "the runner",
             detail: "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a header value".into(),
         })?;
         auth.set_sensitive(true);

@@ -268,7 +268,13 @@ impl KeyVault {
             return err;
         }
         let vault = self.url.as_str().trim_end_matches('/').to_string();
-        let status = e.http_status().map(u16::from).unwrap_or(0);
+        let Some(status) = e.http_status().map(u16::from) else {
+            // No answer at all: the network path to the vault.
+            return Error::Transport {
+                host: self.url.host_str().unwrap_or("the vault").to_string(),
+                detail: Runtime::get().redact(&e.to_string()),
+            };
+        };
         let (code, message) = error_body(e);
         let message = Runtime::get().redact(&message);
         if status == 403 && code.as_deref() == Some("ForbiddenByFirewall") {
@@ -277,7 +283,7 @@ impl KeyVault {
                 action: action.to_string(),
                 status,
                 detail: message,
-                hint: ". The vault's firewall blocks this runner's address: allow it in the vault's Networking settings, or run the step on a runner inside the vault's network".into(),
+                fix: "The vault's firewall blocks this runner's address: allow it in the vault's Networking settings, or run the step on a runner inside the vault's network".into(),
             };
         }
         if status == 403 && code.as_deref() == Some("ForbiddenByPolicy") {
@@ -286,7 +292,7 @@ impl KeyVault {
                 action: action.to_string(),
                 status,
                 detail: message,
-                hint: ". The vault uses access policies: give the Azure identity secret get, list and set permissions, or switch the vault to Azure RBAC and assign Key Vault Secrets Officer".into(),
+                fix: "The vault uses access policies: give the Azure identity secret get, list and set permissions, or switch the vault to Azure RBAC and assign Key Vault Secrets Officer".into(),
             };
         }
         if status == 403 {
@@ -307,10 +313,9 @@ impl KeyVault {
         }
         let hint = match status {
             401 => {
-                ". The vault refused the Azure token: check that `azure-tenant-id` is the vault's tenant and that `key-vault` names the right vault"
+                "The vault refused the Azure token: check that `azure-tenant-id` is the vault's tenant and that `key-vault` names the right vault"
             }
-            404 => ". Check `key-vault` and `secret-name`",
-            0 => ". Check `key-vault` and the network path to the vault",
+            404 => "Check `key-vault` and `secret-name`",
             _ => "",
         };
         let detail = if message.is_empty() {
@@ -323,7 +328,7 @@ impl KeyVault {
             action: action.to_string(),
             status,
             detail,
-            hint: hint.into(),
+            fix: hint.into(),
         }
     }
 }

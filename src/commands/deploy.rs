@@ -158,7 +158,7 @@ fn failed(
         } else {
             lines.join("\n")
         },
-        hint: format!(". See the failed operations above, and the deployment {id}"),
+        fix: format!("See the failed operations above, and the deployment {id}"),
     }
 }
 

@@ -246,7 +246,7 @@ async fn write(
             action: format!("writing variable {}", d.name),
             status: 409,
             detail: "another writer keeps changing it".into(),
-            hint: ". Rerun the step; make sure only one workflow writes this variable".into(),
+            fix: "Rerun the step; make sure only one workflow writes this variable".into(),
         }),
     }
 }
@@ -534,7 +534,7 @@ async fn token(step: &Step, scope: &Scope) -> Result<Secret> {
                 action: "creating an installation token for set-variables".into(),
                 status: 422,
                 detail: format!("the App's installation does not grant `{perm}: {level}`"),
-                hint: format!(". Add the permission in the App's settings (Permissions → {}), then accept it on the installation", if perm.starts_with("organization") { "Organization permissions → Variables" } else { "Repository permissions → Variables" }),
+                fix: format!("Add the permission in the App's settings (Permissions → {}), then accept it on the installation", if perm.starts_with("organization") { "Organization permissions → Variables" } else { "Repository permissions → Variables" }),
             },
             other => other,
         })?;

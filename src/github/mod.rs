@@ -279,7 +279,7 @@ impl GitHub {
                 action: action.to_string(),
                 status: resp.status,
                 detail: format!("unexpected answer ({e})"),
-                hint: String::new(),
+                fix: String::new(),
             })?;
             Ok((resp.status, Some(parsed), text))
         } else {
@@ -302,7 +302,7 @@ impl GitHub {
                         .map(|m| m.message)
                         .unwrap_or_default(),
                 ),
-                hint: ". GitHub refused the JWT's time claims: check the runner's clock (it must be within a minute of GitHub's)".into(),
+                fix: "GitHub refused the JWT's time claims: check the runner's clock (it must be within a minute of GitHub's)".into(),
             }),
             (401, _) => Err(Error::KeyRejected {
                 app_id: app_id.to_string(),
@@ -500,19 +500,19 @@ pub fn github_error(action: &str, status: u16, body: &str) -> Error {
         .map(|m| m.message)
         .unwrap_or_else(|_| body.chars().take(300).collect());
     let hint = match status {
-        401 => ". The credentials were refused: check `app-id`/`private-key` or `github-token`",
+        401 => "The credentials were refused: check `app-id`/`private-key` or `github-token`",
         403 => {
-            ". The App or token lacks a permission for this: grant it in the App's settings (Permissions), then accept the new permissions on the installation"
+            "The App or token lacks a permission for this: grant it in the App's settings (Permissions), then accept the new permissions on the installation"
         }
-        404 => ". Check `owner`/`repository` and that the App is installed there",
-        422 => ". GitHub refused the request as invalid",
+        404 => "Check `owner`/`repository` and that the App is installed there",
+        422 => "GitHub refused the request as invalid",
         _ => "",
     };
     Error::GitHub {
         action: action.to_string(),
         status,
         detail: Runtime::get().redact(&message),
-        hint: hint.to_string(),
+        fix: hint.to_string(),
     }
 }
 
@@ -649,7 +649,7 @@ fn variables_error(action: &str, status: u16, body: &str) -> Error {
             action: action.to_string(),
             status,
             detail: "the token cannot read or write Actions variables".into(),
-            hint: ". The workflow's GITHUB_TOKEN never can (there is no `variables` permission for it). Give `app-id` and `private-key` of a GitHub App with the `Variables: write` permission (`Organization variables: write` for organization scope), or a fine-grained token with `Variables: read and write` in `github-token`".into(),
+            fix: "The workflow's GITHUB_TOKEN never can (there is no `variables` permission for it). Give `app-id` and `private-key` of a GitHub App with the `Variables: write` permission (`Organization variables: write` for organization scope), or a fine-grained token with `Variables: read and write` in `github-token`".into(),
         };
     }
     github_error(action, status, body)

@@ -140,8 +140,8 @@ impl GitHub {
                 action,
                 status,
                 detail: "the installation token may not register runners there".into(),
-                hint: format!(
-                    ". Grant the GitHub App the `{}` permission (write) in its settings, then accept the new permission on the installation",
+                fix: format!(
+                    "Grant the GitHub App the `{}` permission (write) in its settings, then accept the new permission on the installation",
                     target.permission()
                 ),
             }),
@@ -181,7 +181,7 @@ impl GitHub {
             action: format!("finding runner group `{name}` of {org}"),
             status: 404,
             detail: format!("there is no such group (found: {})", names.join(", ")),
-            hint: ". Create the group in the organization's settings (Actions → Runner groups), or fix the pool's `runner-group`".into(),
+            fix: "Create the group in the organization's settings (Actions → Runner groups), or fix the pool's `runner-group`".into(),
         })
     }
 
@@ -230,8 +230,8 @@ impl GitHub {
             .await?;
         let Some(release) = release else {
             let mut e = github_error("reading the latest actions/runner release", status, &text);
-            if let Error::GitHub { hint, .. } = &mut e {
-                *hint = ". On GitHub Enterprise Server, which does not serve actions/runner, give `runner-version` as a version (e.g. 2.336.0)".into();
+            if let Error::GitHub { fix, .. } = &mut e {
+                *fix = "On GitHub Enterprise Server, which does not serve actions/runner, give `runner-version` as a version (e.g. 2.336.0)".into();
             }
             return Err(e);
         };
@@ -241,7 +241,7 @@ impl GitHub {
                 action: "reading the latest actions/runner release".into(),
                 status,
                 detail: format!("its tag `{}` is not a version", release.tag_name),
-                hint: ". Give `runner-version` as a version (e.g. 2.336.0)".into(),
+                fix: "Give `runner-version` as a version (e.g. 2.336.0)".into(),
             });
         }
         Ok(version)

@@ -189,3 +189,44 @@ fn the_readme_table_of_bad_inputs_is_what_the_binary_says() {
         "README.md's bad-input table differs from what the binary says; put this between the markers:\n{generated}"
     );
 }
+
+/// The whole pipeline: a bad input of any command, the last ones included, stops the step
+/// before the first request, so that rotate-key never stores a key (and deploy never runs) in a
+/// step that set-variables would then refuse.
+#[test]
+fn a_bad_input_of_a_later_command_stops_the_pipeline_before_any_request() {
+    for (command, input, value, extra) in CASES {
+        if *command == "rotate-key" || value.is_empty() || value.starts_with('@') {
+            continue;
+        }
+        let ctx = TestContext::new();
+        let mut inputs = BTreeMap::new();
+        for c in ["rotate-key", "build-image", "deploy", "set-variables"] {
+            inputs.extend(base(&ctx, c));
+        }
+        inputs.insert(
+            "command",
+            "rotate-key build-image deploy set-variables".into(),
+        );
+        inputs.insert(input, value.to_string());
+        for (k, v) in *extra {
+            if v.is_empty() {
+                inputs.remove(k);
+            } else {
+                inputs.insert(k, v.to_string());
+            }
+        }
+        let run = ctx.run(&inputs, &[]);
+        assert_ne!(run.code, 0, "{input}={value}: accepted\n{}", run.log());
+        let sent: Vec<String> = ctx
+            .fake
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        assert!(
+            sent.is_empty(),
+            "{command} {input}={value}: the step sent {sent:?} before refusing it"
+        );
+    }
+}

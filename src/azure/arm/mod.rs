@@ -273,20 +273,20 @@ pub fn arm_error(action: &str, resp: &ArmResponse) -> Error {
     };
     let hint = match resp.status {
         409 => {
-            ". Another deployment of the same name is running: wait for it, or set `deployment-name`"
+            "Another deployment of the same name is running: wait for it, or set `deployment-name`"
         }
-        401 => ". The Azure token was refused: check `azure-tenant-id`",
+        401 => "The Azure token was refused: check `azure-tenant-id`",
         403 => {
-            ". The Azure identity lacks a role: it needs Contributor (and User Access Administrator or Role Based Access Control Administrator when the template assigns roles) on the target scope"
+            "The Azure identity lacks a role: it needs Contributor (and User Access Administrator or Role Based Access Control Administrator when the template assigns roles) on the target scope"
         }
-        404 => ". Check `azure-subscription-id`, `resource-group` and the resource names",
+        404 => "Check `azure-subscription-id`, `resource-group` and the resource names",
         _ => "",
     };
     Error::Arm {
         action: action.to_string(),
         status: resp.status,
         detail,
-        hint: hint.to_string(),
+        fix: hint.to_string(),
     }
 }
 
