@@ -289,31 +289,7 @@ async fn build(
         })?;
     let elapsed = started.elapsed().as_secs();
     if run.state.status != "Succeeded" {
-        session.rt.summary(&format!(
-            "### build-image {}\n\n{}\n",
-            req.image,
-            markdown_table(
-                &["", ""],
-                &[
-                    vec!["Run".into(), format!("`{run_id}`")],
-                    vec![
-                        "Result".into(),
-                        format!("**{}** after {elapsed} s", run.state.status)
-                    ],
-                ]
-            )
-        ));
-        return Err(Error::BuildFailed {
-            run_id,
-            state: run.state.status.to_lowercase(),
-            elapsed,
-            reason: run
-                .state
-                .error
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default(),
-            tail: run.tail.join("\n"),
-        });
+        return Err(failed(session, req, &run_id, run, elapsed));
     }
     let Some(image) = run.state.images.first().cloned() else {
         return Err(Error::Unexpected {
@@ -333,6 +309,41 @@ async fn build(
         )
     ));
     Ok(image)
+}
+
+/// Summarises a build run that did not succeed; returns its error.
+fn failed(
+    session: &Session,
+    req: &Request,
+    run_id: &str,
+    run: acr::FinishedRun,
+    elapsed: u64,
+) -> Error {
+    session.rt.summary(&format!(
+        "### build-image {}\n\n{}\n",
+        req.image,
+        markdown_table(
+            &["", ""],
+            &[
+                vec!["Run".into(), format!("`{run_id}`")],
+                vec![
+                    "Result".into(),
+                    format!("**{}** after {elapsed} s", run.state.status)
+                ],
+            ]
+        )
+    ));
+    Error::BuildFailed {
+        run_id: run_id.to_string(),
+        state: run.state.status.to_lowercase(),
+        elapsed,
+        reason: run
+            .state
+            .error
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default(),
+        tail: run.tail.join("\n"),
+    }
 }
 
 /// `registry/repo:version@digest` when the registry already holds this build (its content tag):
