@@ -79,11 +79,6 @@ impl Runtime {
         self.debug
     }
 
-    /// Whether the process runs as a step on a runner (file commands available).
-    pub fn on_runner(&self) -> bool {
-        self.output_file.is_some()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -147,11 +142,6 @@ impl Runtime {
             "::warning::{}",
             escape_data(&self.redact(message))
         ));
-    }
-
-    /// Emits a `::notice::` annotation.
-    pub fn notice(&self, message: &str) {
-        emit_line(&format!("::notice::{}", escape_data(&self.redact(message))));
     }
 
     /// Emits a debug line when `RUNNER_DEBUG=1`.
@@ -297,16 +287,30 @@ mod tests {
 
     #[test]
     fn redacts_longest_first() {
-        let masks = vec!["abcdef".to_string(), "abcd".to_string()];
-        assert_eq!(redact_with(&masks, "x abcdef y abcd"), "x *** y ***");
+        // Registered shortest first: the runtime must put the longer one ahead, or the longer
+        // secret's tail would survive its shorter prefix's redaction.
+        let rt = Runtime::default();
+        rt.mask("abcd");
+        rt.mask("abcdef");
+        assert_eq!(rt.redact("x abcdef y abcd"), "x *** y ***");
     }
 
     #[test]
     fn delimiter_never_occurs_in_value() {
-        let d = unique_delimiter("a", 1);
-        let value = format!("x{d}y");
-        assert!(!value.contains(&unique_delimiter(&value, 1)) || unique_delimiter(&value, 1) != d);
-        assert!(!value.contains(&format!("{}\n", unique_delimiter(&value, 1))));
+        // A value that holds the delimiter the runtime would pick first, on a line of its own
+        // and inside a line: the runner would end the value there.
+        let first = unique_delimiter("a", 1);
+        let value = format!("one\n{first}\ntwo {first}_ three");
+        let chosen = unique_delimiter(&value, 1);
+        assert_ne!(chosen, first);
+        assert!(!value.contains(&chosen), "{chosen} occurs in the value");
+        let record = file_command("out", &value, 1);
+        let body: Vec<&str> = record
+            .lines()
+            .skip(1)
+            .take_while(|l| *l != chosen)
+            .collect();
+        assert_eq!(body.join("\n"), value);
     }
 
     #[test]
