@@ -77,7 +77,11 @@ impl Step {
         self.github
             .get_or_try_init(|| async {
                 self.contact.notify_one();
-                github::GitHub::new(self.http.clone(), &self.inputs.github_api_url()?)
+                Ok(github::GitHub::new(
+                    self.http.clone(),
+                    &self.inputs.github_api_url()?,
+                    self.rt,
+                ))
             })
             .await
     }

@@ -10,7 +10,7 @@ use super::settle;
 use crate::arm::{Arm, JobRef};
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
-use crate::github::{GitHub, Installation};
+use crate::github::Installation;
 use crate::key::{AppKey, fingerprint_of};
 use crate::keyvault::{KeyVault, Latest, VersionInfo, newest, vault_url};
 use crate::runtime::markdown_table;
@@ -586,7 +586,7 @@ async fn switch_job(
 async fn verify(step: &Step, req: &Request) -> Result<String> {
     let app_id = req.app_id.clone().unwrap_or_default();
     let gh = step.github().await?;
-    let jwt = GitHub::app_jwt(&app_id, &req.key)?;
+    let jwt = gh.app_jwt(&app_id, &req.key)?;
     // The App and its installation are looked up at once (both with the App's JWT); the App's
     // answer is judged first.
     let lookup = async {

@@ -6,7 +6,6 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
-use crate::github::GitHub;
 use crate::key::AppKey;
 use crate::pools::{Budget, PoolPlan};
 use crate::runtime::markdown_table;
@@ -209,8 +208,8 @@ async fn app_facts(
             token: None,
         });
     };
-    let jwt = GitHub::app_jwt(&app, &key)?;
     let gh = step.github().await?;
+    let jwt = gh.app_jwt(&app, &key)?;
     let app_id = if app.parse::<u64>().is_ok() {
         app
     } else {

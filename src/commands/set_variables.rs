@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt as _;
-use serde_json::json;
 
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
-use crate::github::{GitHub, Variable, WriteOutcome};
+use crate::github::variables::{Target, Visibility, WriteOutcome};
+use crate::github::{GitHub, Variable};
 use crate::runtime::markdown_table;
 use crate::secret::Secret;
 use crate::{Step, say};
@@ -22,7 +22,7 @@ const CONCURRENCY: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Scope {
     Repository(String),
-    Organization { org: String, visibility: String },
+    Organization { org: String, visibility: Visibility },
     Environment { repository: String, name: String },
 }
 
@@ -31,7 +31,7 @@ impl Scope {
         match self {
             Scope::Repository(r) => format!("repository {r}"),
             Scope::Organization { org, visibility } => {
-                format!("organization {org} (visibility {visibility})")
+                format!("organization {org} (visibility {})", visibility.as_str())
             }
             Scope::Environment { repository, name } => {
                 format!("environment {name} of {repository}")
@@ -87,29 +87,33 @@ pub async fn run(step: &Step) -> Result<()> {
 
     let gh = step.github().await?;
     let token = token(step, &scope).await?;
-    let base = match &scope {
-        Scope::Repository(r) => format!("/repos/{r}/actions/variables"),
-        Scope::Organization { org, .. } => format!("/orgs/{org}/actions/variables"),
-        Scope::Environment { repository, name } => {
-            let id = gh.repository_id(repository, &token).await?;
-            format!("/repositories/{id}/environments/{}/variables", encode(name))
+    let target = match &scope {
+        Scope::Repository(r) => Target::Repository(r.clone()),
+        Scope::Environment { repository, name } => Target::Environment {
+            repository_id: gh.repository_id(repository, &token).await?,
+            name: name.clone(),
+        },
+        Scope::Organization { org, visibility } => {
+            let mut selected_repository_ids = Vec::new();
+            if *visibility == Visibility::Selected {
+                let repo = i.repository_or_env()?.ok_or_else(|| {
+                    Error::input(
+                        "repository",
+                        "is needed for `variables-visibility: selected` (the repository that may read the variables)",
+                    )
+                })?;
+                selected_repository_ids.push(gh.repository_id(&repo, &token).await?);
+            }
+            Target::Organization {
+                org: org.clone(),
+                visibility: *visibility,
+                selected_repository_ids,
+            }
         }
-    };
-    let selected_ids = match &scope {
-        Scope::Organization { visibility, .. } if visibility == "selected" => {
-            let repo = i.repository_or_env()?.ok_or_else(|| {
-                Error::input(
-                    "repository",
-                    "is needed for `variables-visibility: selected` (the repository that may read the variables)",
-                )
-            })?;
-            Some(vec![gh.repository_id(&repo, &token).await?])
-        }
-        _ => None,
     };
 
     let existing: BTreeMap<String, Variable> = gh
-        .list_variables(&base, &token)
+        .list_variables(&target, &token)
         .await?
         .into_iter()
         .map(|v| (v.name.to_ascii_uppercase(), v))
@@ -121,7 +125,9 @@ pub async fn run(step: &Step) -> Result<()> {
                 None => Action::Create,
                 Some(v) => {
                     let visibility_differs = match (&scope, &v.visibility) {
-                        (Scope::Organization { visibility, .. }, Some(have)) => have != visibility,
+                        (Scope::Organization { visibility, .. }, Some(have)) => {
+                            have != visibility.as_str()
+                        }
                         _ => false,
                     };
                     if v.value == d.value && !visibility_differs {
@@ -147,16 +153,6 @@ pub async fn run(step: &Step) -> Result<()> {
         ));
     }
 
-    let body_for = |d: &Desired| {
-        let mut body = json!({ "name": d.name, "value": d.value });
-        if let Scope::Organization { visibility, .. } = &scope {
-            body["visibility"] = json!(visibility);
-            if let Some(ids) = &selected_ids {
-                body["selected_repository_ids"] = json!(ids);
-            }
-        }
-        body
-    };
     let writes: Vec<&(Desired, Action)> = plan
         .iter()
         .filter(|(_, a)| *a != Action::Unchanged)
@@ -166,11 +162,11 @@ pub async fn run(step: &Step) -> Result<()> {
             say!("dry-run: would {} {}", verb(*a), d.name);
         }
     } else {
-        let results: Vec<Result<()>> = futures::stream::iter(writes.iter().map(|(d, a)| {
-            let body = body_for(d);
-            let (base, token) = (&base, &token);
-            async move { write(gh, base, token, d, *a, &body).await }
-        }))
+        let results: Vec<Result<()>> = futures::stream::iter(
+            writes
+                .iter()
+                .map(|(d, a)| write(gh, &target, &token, d, *a)),
+        )
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -215,33 +211,33 @@ pub async fn run(step: &Step) -> Result<()> {
 /// One write; a create that meets 409 becomes an update, an update that meets 404 a create.
 async fn write(
     gh: &GitHub,
-    base: &str,
+    target: &Target,
     token: &Secret,
     d: &Desired,
     action: Action,
-    body: &serde_json::Value,
 ) -> Result<()> {
+    let (name, value) = (d.name.as_str(), d.value.as_str());
     let first = match action {
-        Action::Create => gh.create_variable(base, token, body).await?,
-        _ => gh.update_variable(base, &d.name, token, body).await?,
+        Action::Create => gh.create_variable(target, token, name, value).await?,
+        _ => gh.update_variable(target, token, name, value).await?,
     };
     if first == WriteOutcome::Done {
         return Ok(());
     }
     let second = match action {
         Action::Create => {
-            say!("  {} appeared meanwhile (409): updating it instead", d.name);
-            gh.update_variable(base, &d.name, token, body).await?
+            say!("  {name} appeared meanwhile (409): updating it instead");
+            gh.update_variable(target, token, name, value).await?
         }
         _ => {
-            say!("  {} vanished meanwhile (404): creating it instead", d.name);
-            gh.create_variable(base, token, body).await?
+            say!("  {name} vanished meanwhile (404): creating it instead");
+            gh.create_variable(target, token, name, value).await?
         }
     };
     match second {
         WriteOutcome::Done => Ok(()),
         WriteOutcome::Conflict => Err(Error::GitHub {
-            action: format!("writing variable {}", d.name),
+            action: format!("writing variable {name}"),
             status: 409,
             detail: "another writer keeps changing it".into(),
             hint: ". Rerun the step; make sure only one workflow writes this variable".into(),
@@ -265,12 +261,6 @@ fn verb_past(a: Action, dry_run: bool) -> &'static str {
         (Action::Update, true) => "would be updated",
         (Action::Unchanged, _) => "unchanged",
     }
-}
-
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 fn scope(step: &Step) -> Result<Scope> {
@@ -297,14 +287,13 @@ fn scope(step: &Step) -> Result<Scope> {
             )?,
         },
         "organization" => {
-            let visibility =
-                Inputs::text(&i.variables_visibility).unwrap_or_else(|| "private".into());
-            if !matches!(visibility.as_str(), "all" | "private" | "selected") {
+            let text = Inputs::text(&i.variables_visibility).unwrap_or_else(|| "private".into());
+            let Some(visibility) = Visibility::parse(&text) else {
                 return Err(Error::input(
                     "variables-visibility",
-                    format!("`{visibility}` is not all, private or selected"),
+                    format!("`{text}` is not all, private or selected"),
                 ));
-            }
+            };
             Scope::Organization {
                 org: i.owner_or_default()?.ok_or_else(|| {
                     Error::input("owner", "is required for organization variables")
@@ -500,7 +489,7 @@ async fn token(step: &Step, scope: &Scope) -> Result<Secret> {
         "for set-variables with the GitHub App (or give `github-token`)",
     )?;
     let key = crate::key::AppKey::parse(&raw_key)?;
-    let jwt = GitHub::app_jwt(&app_id, &key)?;
+    let jwt = step.github().await?.app_jwt(&app_id, &key)?;
     let installation_id = match Inputs::text(&i.installation_id) {
         Some(v) => v
             .parse::<u64>()
