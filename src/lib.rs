@@ -360,7 +360,10 @@ pub async fn run(inputs: Inputs) -> Result<()> {
                     Some(req) => commands::deploy::run(&step, req).await,
                     None => Ok(()),
                 },
-                Command::SetVariables => commands::set_variables::run(&step).await,
+                Command::SetVariables => match &plan.set_variables {
+                    Some(req) => commands::set_variables::run(&step, req).await,
+                    None => Ok(()),
+                },
             };
             rt.end_group();
             outcome?;

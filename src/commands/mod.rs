@@ -22,6 +22,8 @@ pub struct Plan {
     pub build_image: Option<build_image::Request>,
     /// `deploy`.
     pub deploy: Option<deploy::Request>,
+    /// `set-variables`.
+    pub set_variables: Option<set_variables::Request>,
 }
 
 impl Plan {
@@ -43,6 +45,9 @@ impl Plan {
         }
         if commands.contains(&Command::Deploy) {
             plan.deploy = Some(deploy::Request::from_inputs(inputs)?);
+        }
+        if commands.contains(&Command::SetVariables) {
+            plan.set_variables = Some(set_variables::Request::from_inputs(inputs)?);
         }
         Ok(plan)
     }
