@@ -39,6 +39,15 @@ use crate::secret::Secret;
 /// Owner and repository (lower-cased) an installation was looked up for.
 type InstallationTarget = (String, Option<String>);
 
+/// The step's installation token: its installation, whether it carries every permission, the
+/// token, and when it was minted.
+type CachedToken = (
+    u64,
+    bool,
+    Arc<github::InstallationToken>,
+    std::time::Instant,
+);
+
 /// What the commands of one step share: inputs, the HTTP client, the GitHub and Azure clients
 /// (created on first use), the outputs of earlier commands, and the tokens to revoke at the end.
 pub struct Step {
@@ -60,9 +69,8 @@ pub struct Step {
     github: OnceCell<github::GitHub>,
     azure: OnceCell<(azure_auth::Cloud, Arc<dyn TokenCredential>)>,
     azure_key_vault: OnceCell<(azure_auth::Cloud, Arc<dyn TokenCredential>)>,
-    tokens: Mutex<Vec<Secret>>,
-    app_token:
-        tokio::sync::Mutex<Option<(u64, bool, github::InstallationToken, std::time::Instant)>>,
+    tokens: Mutex<Vec<Arc<github::InstallationToken>>>,
+    app_token: tokio::sync::Mutex<Option<CachedToken>>,
     deployment_outputs: Mutex<Vec<(String, bool)>>,
     /// Told when the step first creates its GitHub or Azure client: the running command has
     /// accepted its inputs, so signing in ahead is no longer premature.
@@ -202,7 +210,7 @@ impl Step {
     }
 
     /// Remembers an installation token for revocation at the end of the step.
-    pub fn track_token(&self, token: &Secret) {
+    pub fn track_token(&self, token: &Arc<github::InstallationToken>) {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -217,7 +225,7 @@ impl Step {
         jwt: &Secret,
         installation_id: u64,
         wanted: Option<&std::collections::BTreeMap<String, String>>,
-    ) -> Result<github::InstallationToken> {
+    ) -> Result<Arc<github::InstallationToken>> {
         let mut cache = self.app_token.lock().await;
         if let Some((id, all, token, minted)) = cache.as_ref() {
             let fresh = minted.elapsed() < std::time::Duration::from_secs(50 * 60);
@@ -234,12 +242,13 @@ impl Step {
                 return Ok(token.clone());
             }
         }
-        let token = self
-            .github()
-            .await?
-            .installation_token(jwt, installation_id, wanted)
-            .await?;
-        self.track_token(&token.token);
+        let token = Arc::new(
+            self.github()
+                .await?
+                .installation_token(jwt, installation_id, wanted)
+                .await?,
+        );
+        self.track_token(&token);
         *cache = Some((
             installation_id,
             wanted.is_none(),
@@ -276,7 +285,7 @@ impl Step {
     }
 
     async fn revoke_tokens(&self) {
-        let tokens: Vec<Secret> =
+        let tokens: Vec<Arc<github::InstallationToken>> =
             std::mem::take(&mut *self.tokens.lock().unwrap_or_else(|p| p.into_inner()));
         if tokens.is_empty() {
             return;
@@ -299,7 +308,7 @@ impl Step {
             }
         };
         for token in &tokens {
-            match gh.revoke(token).await {
+            match gh.revoke(&token.token).await {
                 Ok(()) => crate::say!("Revoked the installation token"),
                 Err(e) => self
                     .rt

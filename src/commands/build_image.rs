@@ -229,7 +229,7 @@ pub async fn run(step: &Step, req: &Request) -> Result<()> {
         None => None,
         Some(VersionWanted::Exact(v)) => Some(v.to_string()),
         Some(VersionWanted::Latest) => {
-            let token = Inputs::text(&step.inputs.github_token).map(Secret::masked);
+            let token = Inputs::text(&step.inputs.github_token).map(|t| Secret::masked(t, step.rt));
             let v = step
                 .github()
                 .await?
@@ -428,7 +428,7 @@ async fn existing(
     let token = step
         .arm_token("Check azure-client-id, azure-tenant-id and azure-auth: the registry is read with the step's Azure identity")
         .await?;
-    let token = Secret::masked(token.token.secret());
+    let token = Secret::masked(token.token.secret(), step.rt);
     let tag = format!("{version}-{content}");
     let digest = acr::tag_digest(&step.http, &login, &token, repo, &tag).await?;
     // A login server with a path (a registry behind a proxy, or the fake cloud) is named as

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::github::Installation;
 use crate::key::{AppKey, fingerprint_of};
 use crate::keyvault::{KeyVault, Latest, VersionInfo, newest, vault_url};
-use crate::runtime::markdown_table;
+use crate::runtime::{Runtime, markdown_table};
+use crate::secret::Secret;
 use crate::{Step, say};
 
 /// Tag that records the fingerprint of the key a version holds.
@@ -29,6 +30,8 @@ pub const CONTENT_TYPE: &str = "application/x-pem-file";
 #[derive(Debug)]
 struct Request {
     key: AppKey,
+    /// The key as it is stored.
+    pem: Secret,
     app_id: Option<String>,
     installation_id: Option<u64>,
     vault: String,
@@ -51,7 +54,7 @@ impl Request {
             "private-key",
             "for rotate-key: pass the App's private key, e.g. `private-key: ${{ secrets.APP_PRIVATE_KEY }}`",
         )?;
-        let key = AppKey::parse(&raw_key)?;
+        let (key, pem) = AppKey::parse_for_storage(&raw_key, Runtime::get())?;
         let verify_key = Inputs::boolean(&i.verify_key, "verify-key", true)?;
         let app_id = Inputs::text(&i.app_id);
         if verify_key && app_id.is_none() {
@@ -92,6 +95,7 @@ impl Request {
         vault_url(&vault, "vault.azure.net")?;
         Ok(Request {
             key,
+            pem,
             app_id,
             installation_id,
             vault,
@@ -258,7 +262,7 @@ pub async fn run(step: &Step) -> Result<()> {
                     step,
                     req.subscription.as_deref(),
                     vault.as_deref(),
-                    || kv.set(name, req.key.pem(), CONTENT_TYPE, tags.clone(), expires),
+                    || kv.set(name, &req.pem, CONTENT_TYPE, tags.clone(), expires),
                 )
                 .await?;
                 say!("Stored new version {}", stored.version);

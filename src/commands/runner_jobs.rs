@@ -2,10 +2,13 @@
 //! installation ids KEDA needs, the owner, the key's secret URI, the pools) and the GitHub API
 //! budget of the pools (SPEC §3.2).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
+use crate::github::InstallationToken;
 use crate::key::AppKey;
 use crate::pools::{Budget, PoolPlan};
 use crate::runtime::markdown_table;
@@ -26,7 +29,7 @@ struct AppFacts {
     app_id: Option<String>,
     installation_id: Option<u64>,
     /// An installation token, when the key is at hand (for the budget).
-    token: Option<Secret>,
+    token: Option<Arc<InstallationToken>>,
 }
 
 /// Fills the parameters of `builtin:runner-jobs` that `parameters` does not set.
@@ -152,7 +155,7 @@ pub async fn parameters(
         }
     }
     params.insert("pools".into(), json!({ "value": jobs }));
-    budget(step, pools, facts.token.as_ref()).await;
+    budget(step, pools, facts.token.as_ref().map(|t| &t.token)).await;
     Ok(())
 }
 
@@ -241,7 +244,7 @@ async fn app_facts(
     Ok(AppFacts {
         app_id: Some(app_id),
         installation_id: Some(installation_id),
-        token: Some(token.token),
+        token: Some(token),
     })
 }
 

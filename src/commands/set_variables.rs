@@ -7,6 +7,7 @@
 //! [`crate::github::variables`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use futures::StreamExt as _;
 
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::github::variables::{Target, Visibility, WriteOutcome};
 use crate::github::{GitHub, InstallationToken, Variable};
 use crate::key::AppKey;
-use crate::runtime::markdown_table;
+use crate::runtime::{Runtime, markdown_table};
 use crate::secret::Secret;
 use crate::{Step, say};
 
@@ -153,7 +154,7 @@ enum Credentials {
 /// The token a run writes with.
 enum WriteToken<'a> {
     Given(&'a Secret),
-    Installation(InstallationToken),
+    Installation(Arc<InstallationToken>),
 }
 
 impl WriteToken<'_> {
@@ -539,7 +540,7 @@ fn organization_scope(i: &Inputs) -> Result<Scope> {
 /// `github-token`, else the App: `app-id`, `private-key` (parsed) and `installation-id`.
 fn credentials(i: &Inputs) -> Result<Credentials> {
     if let Some(t) = Inputs::text(&i.github_token) {
-        return Ok(Credentials::Token(Secret::masked(t)));
+        return Ok(Credentials::Token(Secret::masked(t, Runtime::get())));
     }
     let app_id = Inputs::required(
         &i.app_id,

@@ -3,26 +3,60 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use serde::Serialize;
+
 use super::models::{Message, RawToken, TokenRequest};
 use super::{Answer, Auth, GitHub, Installation, InstallationToken, models::AppInfo};
 use crate::error::{Error, Result};
 use crate::key::AppKey;
 use crate::secret::Secret;
 
+/// The JOSE header of every App JWT.
+const JWT_HEADER: &str = r#"{"typ":"JWT","alg":"RS256"}"#;
+
+/// The claims of an App JWT.
+#[derive(Serialize)]
+struct Claims<'a> {
+    exp: i64,
+    iat: i64,
+    iss: Issuer<'a>,
+}
+
+/// The JWT's issuer: a numeric App id as a number, a client id (`Iv…`) as a string.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Issuer<'a> {
+    Id(u64),
+    ClientId(&'a str),
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 impl GitHub {
-    /// Signs an App JWT: `iat` 60 s in the past, `exp` 9 minutes ahead, `iss` the app id
+    /// Signs an App JWT (RS256): `iat` 60 s in the past, `exp` 9 minutes ahead, `iss` the app id
     /// (numeric ids as numbers, client ids as strings). The JWT is masked at once.
     pub fn app_jwt(&self, app_id: &str, key: &AppKey) -> Result<Secret> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let iss = match app_id.parse::<u64>() {
-            Ok(n) => serde_json::Value::from(n),
-            Err(_) => serde_json::Value::from(app_id),
+            Ok(n) => Issuer::Id(n),
+            Err(_) => Issuer::ClientId(app_id),
         };
-        let claims = serde_json::json!({ "iat": now - 60, "exp": now + 540, "iss": iss });
-        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        let jwt = jsonwebtoken::encode(&header, &claims, &key.encoding_key()?)
-            .map_err(|_| Error::PrivateKey("it cannot sign a JWT".into()))?;
-        Ok(self.secret(jwt))
+        let claims = serde_json::to_vec(&Claims {
+            exp: now + 540,
+            iat: now - 60,
+            iss,
+        })
+        .map_err(|_| Error::PrivateKey("it cannot sign a JWT".into()))?;
+        let signing_input = format!(
+            "{}.{}",
+            base64url(JWT_HEADER.as_bytes()),
+            base64url(&claims)
+        );
+        let signature = key.sign_rs256(signing_input.as_bytes())?;
+        Ok(self.secret(format!("{signing_input}.{}", base64url(&signature))))
     }
 
     /// `GET /app` with the App JWT: which App the key belongs to.
@@ -181,5 +215,54 @@ impl GitHub {
             204 | 401 => Ok(()),
             status => Err(self.refused("revoking the installation token", status, &resp.text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::pkcs8::DecodePublicKey as _;
+    use rsa::signature::Verifier as _;
+
+    #[test]
+    fn an_app_jwt_is_rs256_with_githubs_claims() {
+        let pem = include_str!("../../tests/fixtures/keys/app1.pkcs1.pem");
+        let key = AppKey::parse(pem).unwrap();
+        let http = crate::http::Http::from_env(crate::http::RetryPolicy::default()).unwrap();
+        let gh = GitHub::new(
+            http,
+            "https://api.github.test",
+            crate::runtime::Runtime::get(),
+        );
+        let jwt = gh.app_jwt("12345", &key).unwrap();
+        let parts: Vec<&str> = jwt.expose().split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let decode = |p: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap()
+        };
+        assert_eq!(decode(parts[0]), JWT_HEADER.as_bytes());
+        let claims: serde_json::Value = serde_json::from_slice(&decode(parts[1])).unwrap();
+        assert_eq!(claims["iss"], 12345);
+        let (iat, exp) = (
+            claims["iat"].as_i64().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        );
+        assert_eq!(exp - iat, 600);
+        let client_id = gh.app_jwt("Iv1.abc", &key).unwrap();
+        let part = client_id.expose().split('.').nth(1).unwrap().to_string();
+        let claims: serde_json::Value = serde_json::from_slice(&decode(&part)).unwrap();
+        assert_eq!(claims["iss"], "Iv1.abc");
+
+        let public = rsa::RsaPublicKey::from_public_key_pem(include_str!(
+            "../../tests/fixtures/keys/app1.public.pem"
+        ))
+        .unwrap();
+        let signature = Signature::try_from(decode(parts[2]).as_slice()).unwrap();
+        VerifyingKey::<sha2::Sha256>::new(public)
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+            .expect("the signature verifies with the App's public key");
     }
 }

@@ -86,8 +86,7 @@ impl GitHub {
 
     /// Wraps a credential GitHub answered with: masked at once.
     fn secret(&self, value: String) -> Secret {
-        self.rt.mask(&value);
-        Secret::new(value)
+        Secret::masked(value, self.rt)
     }
 
     /// Sends one request to `path` (below the base URL, query included), with `body` as JSON.

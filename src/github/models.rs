@@ -47,8 +47,8 @@ pub struct Account {
     pub login: Option<String>,
 }
 
-/// An installation access token.
-#[derive(Debug, Clone)]
+/// An installation access token. Not `Clone`: a cache shares it through an `Arc`.
+#[derive(Debug)]
 pub struct InstallationToken {
     /// The token (masked at birth).
     pub token: Secret,
