@@ -348,60 +348,6 @@ impl Inputs {
             }),
         }
     }
-
-    /// The repository (`owner/name`): the input, else `GITHUB_REPOSITORY`.
-    pub fn repository_or_env(&self) -> Result<Option<String>> {
-        let repo = given(&self.repository).map(str::to_string).or_else(|| {
-            std::env::var("GITHUB_REPOSITORY")
-                .ok()
-                .filter(|v| !v.is_empty())
-        });
-        if let Some(r) = &repo {
-            let mut parts = r.split('/');
-            let ok = matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty());
-            if !ok {
-                return Err(Error::input(
-                    "repository",
-                    format!("`{r}` is not owner/name"),
-                ));
-            }
-        }
-        Ok(repo)
-    }
-
-    /// The owner: the input, else the repository's owner.
-    pub fn owner_or_default(&self) -> Result<Option<String>> {
-        if let Some(o) = given(&self.owner) {
-            return Ok(Some(o.to_string()));
-        }
-        if let Ok(o) = std::env::var("GITHUB_REPOSITORY_OWNER")
-            && !o.is_empty()
-        {
-            return Ok(Some(o));
-        }
-        Ok(self
-            .repository_or_env()?
-            .and_then(|r| r.split('/').next().map(str::to_string)))
-    }
-
-    /// The GitHub API URL: input, `GITHUB_API_URL`, or api.github.com.
-    pub fn github_api_url(&self) -> Result<String> {
-        let url = given(&self.github_api_url)
-            .map(str::to_string)
-            .or_else(|| {
-                std::env::var("GITHUB_API_URL")
-                    .ok()
-                    .filter(|v| !v.is_empty())
-            })
-            .unwrap_or_else(|| "https://api.github.com".into());
-        url::Url::parse(&url).map_err(|_| {
-            Error::input(
-                "github-api-url",
-                format!("`{url}` is not a URL; give https://api.github.com or https://HOST/api/v3"),
-            )
-        })?;
-        Ok(url)
-    }
 }
 
 #[cfg(test)]

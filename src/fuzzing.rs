@@ -10,9 +10,10 @@ pub fn private_key(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(key) = crate::key::AppKey::parse(text) {
+    let rt = crate::runtime::Runtime::default();
+    if let Ok((key, pem)) = crate::key::AppKey::parse_for_storage(text, &rt) {
         assert!(key.fingerprint().starts_with("SHA256:"));
-        let again = crate::key::AppKey::parse(key.pem().expose()).expect("a normalised key parses");
+        let again = crate::key::AppKey::parse(pem.expose()).expect("a normalised key parses");
         assert_eq!(again.fingerprint(), key.fingerprint());
     }
 }

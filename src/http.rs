@@ -1,7 +1,7 @@
 //! The one HTTP client: user agent, trust anchors (`SSL_CERT_FILE`), proxies (`HTTPS_PROXY`,
-//! `NO_PROXY`) and the one retry layer. GitHub (through octocrab) and Azure (through
-//! `azure_core`'s pipeline) both send through it, so retries, backoff and the request count are
-//! shared.
+//! `NO_PROXY`) and the one retry layer. GitHub (our own client, [`crate::github`]) and Azure
+//! (through `azure_core`'s pipeline) both send through it, so retries, backoff and the request
+//! count are shared.
 
 use std::collections::HashMap;
 use std::sync::Arc;

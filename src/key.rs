@@ -1,18 +1,27 @@
 //! The GitHub App private key: reading what users paste, refusing what is not an RSA private key,
-//! and the fingerprint GitHub shows.
+//! the fingerprint GitHub shows, and the RS256 signatures of App JWTs.
+//!
+//! Key material lives in types that zero it when dropped: the decoded DER in a
+//! [`secrecy::SecretBox`] while the key is read, then the RSA signing key (built once, when the
+//! key is parsed). The normalised PEM is kept only by whoever stores it
+//! ([`AppKey::parse_for_storage`]).
 
 use base64::Engine as _;
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+use secrecy::zeroize::Zeroizing;
+use secrecy::{ExposeSecret as _, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 use crate::secret::Secret;
 
-/// A parsed RSA private key with its normalised PEM and fingerprint.
+/// A parsed RSA private key: its signing key and its fingerprint.
 pub struct AppKey {
-    pem: Secret,
-    pkcs1_der: Secret,
+    signer: Box<SigningKey<Sha256>>,
     fingerprint: String,
 }
 
@@ -31,9 +40,21 @@ fn bad_key(reason: &str) -> Error {
 impl AppKey {
     /// Parses the `private-key` input. Accepts PKCS#1 and PKCS#8 RSA PEM, tolerating CRLF line ends,
     /// blanks around and inside the text, and literal `\n` escapes. Error messages never contain key
-    /// material.
+    /// material. The PEM is not kept: use [`AppKey::parse_for_storage`] to store the key.
     pub fn parse(raw: &str) -> Result<AppKey> {
-        let text = raw.trim().replace("\\r\\n", "\n").replace("\\n", "\n");
+        Self::read(raw).map(|(key, _pem)| key)
+    }
+
+    /// Parses like [`AppKey::parse`] and also returns the key as normalised PEM (LF line ends,
+    /// 64-column body, trailing newline), the form that is stored; it is masked with `mask` at
+    /// once.
+    pub fn parse_for_storage(raw: &str, mask: &Runtime) -> Result<(AppKey, Secret)> {
+        let (key, pem) = Self::read(raw)?;
+        Ok((key, Secret::masked(pem.expose_secret(), mask)))
+    }
+
+    fn read(raw: &str) -> Result<(AppKey, SecretString)> {
+        let text = Zeroizing::new(raw.trim().replace("\\r\\n", "\n").replace("\\n", "\n"));
         if text.is_empty() {
             return Err(bad_key("it is empty"));
         }
@@ -79,19 +100,24 @@ impl AppKey {
                 "it is truncated (no END line); paste the whole key, including its last line",
             ));
         };
-        let body: String = body_and_rest[..end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(body.as_bytes())
-            .map_err(|_| bad_key("its base64 body is damaged or truncated"))?;
+        let body: Zeroizing<String> = Zeroizing::new(
+            body_and_rest[..end]
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect(),
+        );
+        let der: SecretBox<Vec<u8>> = SecretBox::new(Box::new(
+            base64::engine::general_purpose::STANDARD
+                .decode(body.as_bytes())
+                .map_err(|_| bad_key("its base64 body is damaged or truncated"))?,
+        ));
+        let der = der.expose_secret().as_slice();
 
         if label == "PRIVATE KEY" {
             // Tell a PKCS#8 key of another algorithm from a damaged one by its algorithm OID.
             const RSA_ENCRYPTION: rsa::pkcs8::ObjectIdentifier =
                 rsa::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-            match rsa::pkcs8::PrivateKeyInfo::try_from(der.as_slice()) {
+            match rsa::pkcs8::PrivateKeyInfo::try_from(der) {
                 Ok(info) if info.algorithm.oid != RSA_ENCRYPTION => {
                     return Err(bad_key(
                         "it is not an RSA key; GitHub App keys are RSA: download a new key from the App's settings",
@@ -106,10 +132,10 @@ impl AppKey {
             }
         }
         let key = if label == "RSA PRIVATE KEY" {
-            rsa::RsaPrivateKey::from_pkcs1_der(&der)
+            rsa::RsaPrivateKey::from_pkcs1_der(der)
                 .map_err(|_| bad_key("it is truncated or damaged (the RSA key does not decode)"))?
         } else {
-            match rsa::RsaPrivateKey::from_pkcs8_der(&der) {
+            match rsa::RsaPrivateKey::from_pkcs8_der(der) {
                 Ok(k) => k,
                 Err(rsa::pkcs8::Error::PublicKey(_))
                 | Err(rsa::pkcs8::Error::KeyMalformed)
@@ -135,21 +161,11 @@ impl AppKey {
             "SHA256:{}",
             base64::engine::general_purpose::STANDARD.encode(Sha256::digest(spki.as_bytes()))
         );
-        let pkcs1 = key
-            .to_pkcs1_der()
-            .map_err(|_| bad_key("it cannot be re-encoded"))?;
-        let pem = wrap_pem(&label, &body);
-        let pkcs1_der = base64::engine::general_purpose::STANDARD.encode(pkcs1.as_bytes());
-        Ok(AppKey {
-            pem: Secret::masked(pem),
-            pkcs1_der: Secret::new(pkcs1_der),
+        let key = AppKey {
+            signer: Box::new(SigningKey::new(key)),
             fingerprint,
-        })
-    }
-
-    /// The key as normalised PEM (LF line ends, 64-column body, trailing newline).
-    pub fn pem(&self) -> &Secret {
-        &self.pem
+        };
+        Ok((key, SecretString::from(wrap_pem(&label, &body))))
     }
 
     /// `SHA256:` + base64 of SHA-256 over the public key's DER SubjectPublicKeyInfo, as GitHub's
@@ -158,12 +174,14 @@ impl AppKey {
         &self.fingerprint
     }
 
-    /// The signing key for App JWTs.
-    pub fn encoding_key(&self) -> Result<jsonwebtoken::EncodingKey> {
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(self.pkcs1_der.expose())
-            .map_err(|_| bad_key("it cannot be re-encoded"))?;
-        Ok(jsonwebtoken::EncodingKey::from_rsa_der(&der))
+    /// The RS256 signature of `message` (RSASSA-PKCS1-v1_5 with SHA-256), as App JWTs carry it.
+    /// The signature is deterministic; the random numbers only blind the private-key operation
+    /// against timing attacks.
+    pub fn sign_rs256(&self, message: &[u8]) -> Result<Vec<u8>> {
+        self.signer
+            .try_sign_with_rng(&mut rand::thread_rng(), message)
+            .map(|signature| signature.to_vec())
+            .map_err(|_| bad_key("it cannot sign a JWT"))
     }
 }
 
@@ -198,15 +216,26 @@ mod tests {
     }
 
     #[test]
+    fn both_encodings_sign_alike_and_deterministically() {
+        let a = AppKey::parse(PKCS1).unwrap();
+        let b = AppKey::parse(PKCS8).unwrap();
+        let one = a.sign_rs256(b"header.claims").unwrap();
+        assert_eq!(one.len(), 256);
+        assert_eq!(one, a.sign_rs256(b"header.claims").unwrap());
+        assert_eq!(one, b.sign_rs256(b"header.claims").unwrap());
+    }
+
+    #[test]
     fn tolerates_paste_accidents() {
         let crlf = PKCS1.replace('\n', "\r\n");
         let escaped = PKCS1.trim().replace('\n', "\\n");
         let padded = format!("\n\n   {PKCS1}   \n");
-        let base = AppKey::parse(PKCS1).unwrap();
+        let rt = Runtime::default();
+        let (base, base_pem) = AppKey::parse_for_storage(PKCS1, &rt).unwrap();
         for variant in [crlf, escaped, padded] {
-            let k = AppKey::parse(&variant).unwrap();
+            let (k, pem) = AppKey::parse_for_storage(&variant, &rt).unwrap();
             assert_eq!(k.fingerprint(), base.fingerprint());
-            assert_eq!(k.pem().expose(), base.pem().expose());
+            assert_eq!(pem.expose(), base_pem.expose());
         }
     }
 

@@ -47,9 +47,11 @@ pub async fn run(inputs: Inputs, ctx: RunContext) -> Result<()> {
         rt.mask(secret);
         rt.mask(&secret.replace("\\n", "\n"));
     }
-    let plan = Plan::from_inputs(&inputs, &ctx)?;
+    let plan = Plan::from_inputs(&inputs, &ctx, rt)?;
+    // The raw inputs, secrets included, are not needed past the plan.
+    drop(inputs);
     let http = http::Http::from_env(http::RetryPolicy::default())?;
-    let session = Session::new(&plan, inputs, http, rt);
+    let session = Session::new(&plan, http, rt);
     if plan.dry_run {
         say!("dry-run: reading everything, writing nothing");
     }
@@ -107,9 +109,14 @@ async fn run_commands(session: &Session, plan: &Plan) -> Result<()> {
         rt.end_group();
         earlier.deploy = Some(outcome?);
     }
-    if plan.commands.contains(&Command::SetVariables) {
+    if let Some(req) = &plan.variables {
         rt.group(Command::SetVariables.name());
-        let outcome = set_variables::run(session, &earlier).await;
+        let ctx = Context {
+            github: &plan.github,
+            token_permissions: &plan.token_permissions,
+            earlier: &earlier,
+        };
+        let outcome = set_variables::run(session, req, &ctx).await;
         rt.end_group();
         outcome?;
     }

@@ -13,9 +13,10 @@ use crate::azure::auth::{AuthMethod, AzureIdentity, Cloud};
 use crate::azure::keyvault::vault_url;
 use crate::cli::{Command, Inputs};
 use crate::commands::build_image::{self, VersionWanted};
-use crate::commands::{deploy, prerequisites, rotate_key};
+use crate::commands::{deploy, prerequisites, rotate_key, set_variables};
 use crate::error::{Error, Result};
 use crate::key::AppKey;
+use crate::runtime::Runtime;
 use crate::secret::Secret;
 use crate::templates::{Builtin, ParameterInput, Template};
 
@@ -109,6 +110,8 @@ pub struct Plan {
     pub build: Option<build_image::Request>,
     /// `deploy`.
     pub deploy: Option<deploy::Request>,
+    /// `set-variables`.
+    pub variables: Option<set_variables::Request>,
     /// Permissions of the step's one installation token: the union of what its commands
     /// need, and no more (GitHub scopes installation tokens down on request).
     pub token_permissions: BTreeMap<String, String>,
@@ -121,10 +124,12 @@ fn given(value: &Option<String>) -> Option<String> {
 }
 
 impl Plan {
-    /// Reads and checks every input of the step.
-    pub fn from_inputs(i: &Inputs, ctx: &RunContext) -> Result<Plan> {
+    /// Reads and checks every input of the step; secret values are masked through `rt` as
+    /// they are parsed.
+    pub fn from_inputs(i: &Inputs, ctx: &RunContext, rt: &Runtime) -> Result<Plan> {
         let commands = i.command_list()?;
-        let github = github_plan(i, ctx)?;
+        let rotating = commands.contains(&Command::RotateKey);
+        let (github, pem) = github_plan(i, ctx, rotating, rt)?;
         let azure = if commands.iter().any(|c| *c != Command::SetVariables) {
             Some(azure_plan(i, ctx)?)
         } else {
@@ -132,7 +137,7 @@ impl Plan {
         };
         let has = |c| commands.contains(&c);
         let rotate = match has(Command::RotateKey) {
-            true => Some(rotate_request(i, &github, azure.as_ref())?),
+            true => Some(rotate_request(i, &github, pem, azure.as_ref())?),
             false => None,
         };
         let build = match has(Command::BuildImage) {
@@ -143,16 +148,15 @@ impl Plan {
             true => Some(deploy_request(i, &github)?),
             false => None,
         };
+        let variables = match has(Command::SetVariables) {
+            true => Some(set_variables::Request::from_inputs(i, &github)?),
+            false => None,
+        };
         let mut token_permissions = BTreeMap::new();
         token_permissions.insert("metadata".to_string(), "read".to_string());
-        if has(Command::SetVariables) {
-            let org = given(&i.variables_scope).as_deref() == Some("organization");
-            let name = if org {
-                "organization_actions_variables"
-            } else {
-                "actions_variables"
-            };
-            token_permissions.insert(name.to_string(), "write".to_string());
+        if let Some(v) = &variables {
+            let (name, level) = v.permission();
+            token_permissions.insert(name.to_string(), level.to_string());
         }
         Ok(Plan {
             dry_run: Inputs::boolean(&i.dry_run, "dry-run", false)?,
@@ -163,13 +167,20 @@ impl Plan {
             rotate,
             build,
             deploy,
+            variables,
             token_permissions,
             run_url: ctx.run_url(),
         })
     }
 }
 
-fn github_plan(i: &Inputs, ctx: &RunContext) -> Result<GitHubPlan> {
+/// The GitHub side; with `rotating`, also the key as it is stored (PEM, masked).
+fn github_plan(
+    i: &Inputs,
+    ctx: &RunContext,
+    rotating: bool,
+    rt: &Runtime,
+) -> Result<(GitHubPlan, Option<Secret>)> {
     let repository = given(&i.repository).or_else(|| ctx.repository.clone());
     if let Some(r) = &repository {
         let mut parts = r.split('/');
@@ -208,11 +219,15 @@ fn github_plan(i: &Inputs, ctx: &RunContext) -> Result<GitHubPlan> {
             )
         })?),
     };
-    let key = match given(&i.private_key) {
-        Some(raw) => Some(Arc::new(AppKey::parse(&raw)?)),
-        None => None,
+    let (key, pem) = match given(&i.private_key) {
+        Some(raw) if rotating => {
+            let (key, pem) = AppKey::parse_for_storage(&raw, rt)?;
+            (Some(Arc::new(key)), Some(pem))
+        }
+        Some(raw) => (Some(Arc::new(AppKey::parse(&raw)?)), None),
+        None => (None, None),
     };
-    Ok(GitHubPlan {
+    let plan = GitHubPlan {
         api_url,
         api_url_given: api_given.is_some(),
         owner,
@@ -220,8 +235,9 @@ fn github_plan(i: &Inputs, ctx: &RunContext) -> Result<GitHubPlan> {
         app_id: given(&i.app_id),
         key,
         installation_id,
-        token: given(&i.github_token).map(|t| Arc::new(Secret::new(t))),
-    })
+        token: given(&i.github_token).map(|t| Arc::new(Secret::masked(t, rt))),
+    };
+    Ok((plan, pem))
 }
 
 fn azure_plan(i: &Inputs, ctx: &RunContext) -> Result<AzurePlan> {
@@ -245,9 +261,10 @@ fn azure_plan(i: &Inputs, ctx: &RunContext) -> Result<AzurePlan> {
 fn rotate_request(
     i: &Inputs,
     github: &GitHubPlan,
+    pem: Option<Secret>,
     azure: Option<&AzurePlan>,
 ) -> Result<rotate_key::Request> {
-    let Some(key) = github.key.clone() else {
+    let (Some(key), Some(pem)) = (github.key.clone(), pem) else {
         return Err(Error::input(
             "private-key",
             "is required for rotate-key: pass the App's private key, e.g. `private-key: ${{ secrets.APP_PRIVATE_KEY }}`",
@@ -294,6 +311,7 @@ fn rotate_request(
     let (jobs, jobs_auto) = jobs(given(&i.jobs), subscription.as_deref())?;
     Ok(rotate_key::Request {
         key,
+        pem,
         verify_key,
         vault,
         secret_name,
@@ -560,7 +578,7 @@ mod tests {
             github_token: Some("t".into()),
             ..Default::default()
         };
-        let plan = Plan::from_inputs(&inputs, &ctx()).unwrap();
+        let plan = Plan::from_inputs(&inputs, &ctx(), &Runtime::default()).unwrap();
         assert_eq!(plan.github.owner.as_deref(), Some("octo-org"));
         assert!(
             plan.azure.is_none(),

@@ -198,8 +198,8 @@ pub struct Registered {
 /// Registers the runner and writes its configuration; the token is revoked whatever happens
 /// after it was minted.
 pub async fn run(plan: &InitPlan, http: Arc<Http>) -> Result<Registered> {
-    let gh = GitHub::new(http, &plan.api_url)?;
-    let jwt = GitHub::app_jwt(&plan.app_id, &plan.key)?;
+    let gh = GitHub::new(http, &plan.api_url, crate::runtime::Runtime::get());
+    let jwt = gh.app_jwt(&plan.app_id, &plan.key)?;
     let mut permissions = BTreeMap::new();
     permissions.insert(plan.target.permission().to_string(), "write".to_string());
     let repositories: Vec<String> = match &plan.target {

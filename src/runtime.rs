@@ -6,7 +6,6 @@
 //! runner (no `GITHUB_OUTPUT`, no `GITHUB_STEP_SUMMARY`) the same information goes to standard output
 //! in a readable form.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -40,7 +39,6 @@ impl std::fmt::Debug for Runtime {
 #[derive(Default)]
 struct State {
     masks: Vec<String>,
-    outputs: BTreeMap<String, String>,
     summary: String,
     delimiter_seq: u64,
 }
@@ -77,11 +75,6 @@ impl Runtime {
     /// Whether debug lines are shown (`RUNNER_DEBUG=1`).
     pub fn debug_enabled(&self) -> bool {
         self.debug
-    }
-
-    /// Whether the process runs as a step on a runner (file commands available).
-    pub fn on_runner(&self) -> bool {
-        self.output_file.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -149,11 +142,6 @@ impl Runtime {
         ));
     }
 
-    /// Emits a `::notice::` annotation.
-    pub fn notice(&self, message: &str) {
-        emit_line(&format!("::notice::{}", escape_data(&self.redact(message))));
-    }
-
     /// Emits a debug line when `RUNNER_DEBUG=1`.
     pub fn debug(&self, message: &str) {
         if self.debug {
@@ -165,7 +153,6 @@ impl Runtime {
     /// form, and remembered so that later commands of the same step can read it.
     pub fn set_output(&self, name: &str, value: &str) -> std::io::Result<()> {
         let mut state = self.lock();
-        state.outputs.insert(name.to_string(), value.to_string());
         // The file gets the real value (a secure output is useful to later steps only whole); the
         // caller masks secret values before setting them, so the runner hides them in logs.
         match &self.output_file {
@@ -181,11 +168,6 @@ impl Runtime {
                 Ok(())
             }
         }
-    }
-
-    /// The outputs set so far in this process.
-    pub fn outputs(&self) -> BTreeMap<String, String> {
-        self.lock().outputs.clone()
     }
 
     /// Appends Markdown to the step summary (flushed by [`Runtime::flush_summary`]).
@@ -297,16 +279,30 @@ mod tests {
 
     #[test]
     fn redacts_longest_first() {
-        let masks = vec!["abcdef".to_string(), "abcd".to_string()];
-        assert_eq!(redact_with(&masks, "x abcdef y abcd"), "x *** y ***");
+        // Registered shortest first: the runtime must put the longer one ahead, or the longer
+        // secret's tail would survive its shorter prefix's redaction.
+        let rt = Runtime::default();
+        rt.mask("abcd");
+        rt.mask("abcdef");
+        assert_eq!(rt.redact("x abcdef y abcd"), "x *** y ***");
     }
 
     #[test]
     fn delimiter_never_occurs_in_value() {
-        let d = unique_delimiter("a", 1);
-        let value = format!("x{d}y");
-        assert!(!value.contains(&unique_delimiter(&value, 1)) || unique_delimiter(&value, 1) != d);
-        assert!(!value.contains(&format!("{}\n", unique_delimiter(&value, 1))));
+        // A value that holds the delimiter the runtime would pick first, on a line of its own
+        // and inside a line: the runner would end the value there.
+        let first = unique_delimiter("a", 1);
+        let value = format!("one\n{first}\ntwo {first}_ three");
+        let chosen = unique_delimiter(&value, 1);
+        assert_ne!(chosen, first);
+        assert!(!value.contains(&chosen), "{chosen} occurs in the value");
+        let record = file_command("out", &value, 1);
+        let body: Vec<&str> = record
+            .lines()
+            .skip(1)
+            .take_while(|l| *l != chosen)
+            .collect();
+        assert_eq!(body.join("\n"), value);
     }
 
     #[test]

@@ -1,33 +1,32 @@
-//! A string that cannot be printed by accident.
+//! A string that cannot be printed, compared or copied by accident.
+//!
+//! [`Secret`] wraps [`secrecy::SecretString`]: the value is zeroed when dropped, `Debug` and
+//! `Display` print `***`, and it is neither `Clone` nor comparable. Whoever must hand one out
+//! from a cache shares it through an `Arc`. A secret is masked the moment it exists: its only
+//! constructor takes the [`Runtime`] that registers it with the runner's mask list.
 
 use std::fmt;
 
-/// Key material or a token. `Debug` and `Display` print `***`; the value is reachable only
-/// through [`Secret::expose`], which is called where a request is built.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::runtime::Runtime;
+
+/// Key material or a token. The value is reachable only through [`Secret::expose`], which is
+/// called where a request is built or the secret is stored.
+pub struct Secret(SecretString);
 
 impl Secret {
-    /// Wraps a value and registers it with the runner's mask list at once.
-    pub fn masked(value: impl Into<String>) -> Self {
-        let value = value.into();
-        crate::runtime::Runtime::get().mask(&value);
-        Secret(value)
-    }
-
-    /// Wraps a value that is already masked (or must not be, such as an empty string).
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+    /// Wraps a value, registering it with `mask` (the runner's mask list and this process's
+    /// redaction) first.
+    pub fn masked(value: impl Into<String>, mask: &Runtime) -> Self {
+        let value: String = value.into();
+        mask.mask(&value);
+        Secret(SecretString::from(value))
     }
 
     /// The secret value. Use it only to build a request or to store the secret.
     pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the value is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.expose_secret()
     }
 }
 
@@ -49,7 +48,15 @@ mod tests {
 
     #[test]
     fn never_prints_the_value() {
-        let s = Secret::new("hunter2-secret");
+        let s = Secret::masked("hunter2-secret", &Runtime::default());
         assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
+    }
+
+    #[test]
+    fn is_masked_the_moment_it_exists() {
+        let rt = Runtime::default();
+        let s = Secret::masked("hunter2-secret", &rt);
+        assert_eq!(rt.redact("x hunter2-secret y"), "x *** y");
+        assert_eq!(s.expose(), "hunter2-secret");
     }
 }

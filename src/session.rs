@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 use crate::azure::arm::Arm;
 use crate::azure::auth::{self, AuthMethod, Cloud};
 use crate::azure::keyvault::{KeyVault, vault_url};
-use crate::cli::{Command, Inputs};
+use crate::cli::Command;
 use crate::error::{Error, Result};
 use crate::github::{GitHub, Installation, InstallationToken};
 use crate::http::Http;
@@ -28,7 +28,7 @@ struct CachedToken {
     installation_id: u64,
     /// Minted with every permission of the installation (no list asked for).
     all_permissions: bool,
-    token: InstallationToken,
+    token: Arc<InstallationToken>,
     minted: Instant,
 }
 
@@ -65,8 +65,6 @@ pub struct Session {
     pub dry_run: bool,
     /// The permissions the step's installation token carries.
     pub token_permissions: BTreeMap<String, String>,
-    /// The raw inputs, for the commands not yet on the plan.
-    pub inputs: Inputs,
     skip_revoke: bool,
     api_url: String,
     azure: Option<AzurePlan>,
@@ -74,7 +72,7 @@ pub struct Session {
     arm_credential: OnceCell<Arc<dyn TokenCredential>>,
     vault_credential: OnceCell<Arc<dyn TokenCredential>>,
     arm: OnceCell<Arm>,
-    revocations: Mutex<Vec<Secret>>,
+    revocations: Mutex<Vec<Arc<InstallationToken>>>,
     installation_token: tokio::sync::Mutex<Option<CachedToken>>,
     installations: tokio::sync::Mutex<Vec<(InstallationTarget, Installation)>>,
     /// Told when the step first creates a client: the plan was accepted and the commands
@@ -84,13 +82,12 @@ pub struct Session {
 
 impl Session {
     /// A session for `plan`; nothing is sent until a command asks for a client.
-    pub fn new(plan: &Plan, inputs: Inputs, http: Arc<Http>, rt: &'static Runtime) -> Session {
+    pub fn new(plan: &Plan, http: Arc<Http>, rt: &'static Runtime) -> Session {
         Session {
             rt,
             http,
             dry_run: plan.dry_run,
             token_permissions: plan.token_permissions.clone(),
-            inputs,
             skip_revoke: plan.skip_revoke,
             api_url: plan.github.api_url.clone(),
             azure: plan.azure.clone(),
@@ -110,7 +107,7 @@ impl Session {
         self.github
             .get_or_try_init(|| async {
                 self.contact.notify_one();
-                GitHub::new(self.http.clone(), &self.api_url)
+                Ok::<_, Error>(GitHub::new(self.http.clone(), &self.api_url, self.rt))
             })
             .await
     }
@@ -219,19 +216,20 @@ impl Session {
         jwt: &Secret,
         installation_id: u64,
         wanted: Option<&BTreeMap<String, String>>,
-    ) -> Result<InstallationToken> {
+    ) -> Result<Arc<InstallationToken>> {
         let mut cache = self.installation_token.lock().await;
         if let Some(cached) = cache.as_ref()
             && cached.serves(installation_id, wanted)
         {
             return Ok(cached.token.clone());
         }
-        let token = self
-            .github()
-            .await?
-            .installation_token(jwt, installation_id, wanted)
-            .await?;
-        self.revoke_at_end(&token.token);
+        let token = Arc::new(
+            self.github()
+                .await?
+                .installation_token(jwt, installation_id, wanted)
+                .await?,
+        );
+        self.revoke_at_end(&token);
         *cache = Some(CachedToken {
             installation_id,
             all_permissions: wanted.is_none(),
@@ -242,7 +240,7 @@ impl Session {
     }
 
     /// Remembers an installation token for revocation at the end of the step.
-    pub fn revoke_at_end(&self, token: &Secret) {
+    pub fn revoke_at_end(&self, token: &Arc<InstallationToken>) {
         self.revocations
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -304,7 +302,7 @@ impl Session {
 
     /// Revokes the step's installation tokens (unless `skip-token-revoke`).
     pub async fn revoke_tokens(&self) {
-        let tokens: Vec<Secret> =
+        let tokens: Vec<Arc<InstallationToken>> =
             std::mem::take(&mut *self.revocations.lock().unwrap_or_else(|p| p.into_inner()));
         if tokens.is_empty() {
             return;
@@ -327,7 +325,7 @@ impl Session {
             }
         };
         for token in &tokens {
-            match gh.revoke(token).await {
+            match gh.revoke(&token.token).await {
                 Ok(()) => crate::say!("Revoked the installation token"),
                 Err(e) => self
                     .rt

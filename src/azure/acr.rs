@@ -362,7 +362,7 @@ async fn registry_post(http: &Http, url: &str, body: bytes::Bytes, field: &str) 
         .await?;
     let json: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     match json[field].as_str() {
-        Some(token) if resp.status == 200 => Ok(Secret::masked(token)),
+        Some(token) if resp.status == 200 => Ok(Secret::masked(token, crate::runtime::Runtime::get())),
         _ => Err(Error::Arm {
             action: format!("signing in to the registry {host}"),
             status: resp.status,

@@ -191,7 +191,7 @@ pub fn credential(identity: &AzureIdentity, http: &Arc<Http>) -> Result<Arc<dyn 
             let assertion = GithubOidcAssertion {
                 http: http.clone(),
                 request_url,
-                request_token: Secret::masked(request_token),
+                request_token: Secret::masked(request_token, crate::runtime::Runtime::get()),
                 audience: identity.cloud.oidc_audience.clone(),
             };
             azure_identity::ClientAssertionCredential::new(

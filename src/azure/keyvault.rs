@@ -19,7 +19,7 @@ use crate::runtime::Runtime;
 use crate::secret::Secret;
 
 /// A secret version with its value.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StoredSecret {
     /// The version id.
     pub version: String,
@@ -150,7 +150,7 @@ impl KeyVault {
                 let secret = resp
                     .into_model()
                     .map_err(|e| self.error(&e, "reading the secret"))?;
-                let value = Secret::masked(secret.value.unwrap_or_default());
+                let value = Secret::masked(secret.value.unwrap_or_default(), Runtime::get());
                 let attrs = secret.attributes.unwrap_or_default();
                 Ok(Latest::Found(StoredSecret {
                     version: version_of(secret.id.as_deref()),
@@ -203,7 +203,7 @@ impl KeyVault {
         content_type: &str,
         tags: BTreeMap<String, String>,
         expires: Option<OffsetDateTime>,
-    ) -> Result<StoredSecret> {
+    ) -> Result<VersionInfo> {
         let params = SetSecretParameters {
             value: Some(value.expose().to_string()),
             content_type: Some(content_type.to_string()),
@@ -228,12 +228,11 @@ impl KeyVault {
             .into_model()
             .map_err(|e| self.error(&e, "storing a new version (setSecret)"))?;
         let attrs = secret.attributes.unwrap_or_default();
-        Ok(StoredSecret {
+        Ok(VersionInfo {
             version: version_of(secret.id.as_deref()),
-            value: value.clone(),
-            tags,
-            created: attrs.created,
             enabled: attrs.enabled.unwrap_or(true),
+            created: attrs.created,
+            tags,
         })
     }
 

@@ -359,7 +359,7 @@ async fn existing(
     let token = session
         .arm_token("Check azure-client-id, azure-tenant-id and azure-auth: the registry is read with the step's Azure identity")
         .await?;
-    let token = Secret::masked(token.token.secret());
+    let token = Secret::masked(token.token.secret(), session.rt);
     let tag = format!("{version}-{content}");
     let digest = acr::tag_digest(&session.http, &login, &token, repo, &tag).await?;
     // A login server with a path (a registry behind a proxy, or the fake cloud) is named as

@@ -13,7 +13,7 @@ use crate::azure::arm::JobRef;
 use crate::azure::arm::jobs::Switch;
 use crate::azure::keyvault::{KeyVault, Latest, VersionInfo, newest};
 use crate::error::{Error, Result};
-use crate::github::{GitHub, Installation};
+use crate::github::Installation;
 use crate::key::{AppKey, fingerprint_of};
 use crate::plan::GitHubPlan;
 use crate::runtime::markdown_table;
@@ -35,6 +35,8 @@ pub const CONTENT_TYPE: &str = "application/x-pem-file";
 pub struct Request {
     /// `private-key`.
     pub key: Arc<AppKey>,
+    /// The key as it is stored (PEM, masked).
+    pub pem: Secret,
     /// `key-vault`: name or URL.
     pub vault: String,
     /// `secret-name`.
@@ -276,7 +278,7 @@ async fn store(
         session,
         req.subscription.as_deref(),
         vault.as_deref(),
-        || kv.set(name, req.key.pem(), CONTENT_TYPE, tags.clone(), expires),
+        || kv.set(name, &req.pem, CONTENT_TYPE, tags.clone(), expires),
     )
     .await?;
     say!("Stored new version {}", stored.version);
@@ -564,7 +566,7 @@ async fn verify(
 ) -> Result<AppFacts> {
     let app_id = github.app_id.clone().unwrap_or_default();
     let gh = session.github().await?;
-    let jwt = GitHub::app_jwt(&app_id, &req.key)?;
+    let jwt = gh.app_jwt(&app_id, &req.key)?;
     // The App and its installation are looked up at once (both with the App's JWT); the App's
     // answer is judged first.
     let lookup = async {

@@ -2,11 +2,13 @@
 //! installation ids KEDA needs, the owner, the key's secret URI, the pools) and the GitHub API
 //! budget of the pools (SPEC §3.2).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::Context;
 use crate::error::{Error, Result};
-use crate::github::GitHub;
+use crate::github::InstallationToken;
 use crate::pools::{Budget, PoolPlan};
 use crate::runtime::markdown_table;
 use crate::say;
@@ -19,7 +21,7 @@ struct AppFacts {
     app_id: Option<String>,
     installation_id: Option<u64>,
     /// An installation token, when the key is at hand (for the budget).
-    token: Option<Secret>,
+    token: Option<Arc<InstallationToken>>,
 }
 
 /// Fills the parameters of `builtin:runner-jobs` that `parameters` does not set.
@@ -80,7 +82,7 @@ pub async fn fill(
     images(session, pools, ctx, params)?;
     let jobs = jobs(pools, group_id, params)?;
     params.set("pools", jobs);
-    budget(session, pools, facts.token.as_ref()).await;
+    budget(session, pools, facts.token.as_ref().map(|t| &t.token)).await;
     Ok(())
 }
 
@@ -183,8 +185,8 @@ async fn app_facts(
             token: None,
         });
     };
-    let jwt = GitHub::app_jwt(&app, key)?;
     let gh = session.github().await?;
+    let jwt = gh.app_jwt(&app, key)?;
     let app_id = if app.parse::<u64>().is_ok() {
         app
     } else {
@@ -217,7 +219,7 @@ async fn app_facts(
     Ok(AppFacts {
         app_id: Some(app_id),
         installation_id: Some(installation_id),
-        token: Some(token.token),
+        token: Some(token),
     })
 }
 

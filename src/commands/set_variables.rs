@@ -1,39 +1,68 @@
 //! `set-variables`: write GitHub Actions variables from literals or earlier outputs, creating or
 //! updating only what changed (SPEC §3.3).
+//!
+//! [`Request::from_inputs`] checks every input of the command before the step sends its first
+//! request; [`run`] orchestrates: resolve the values, find the target and its token, compare with
+//! what is there, write the difference, report. The GitHub routes and bodies are
+//! [`crate::github::variables`]'s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use futures::StreamExt as _;
-use serde_json::json;
 
-use super::Earlier;
+use super::{Context, Earlier};
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
-use crate::github::{GitHub, Variable, WriteOutcome};
+use crate::github::variables::{Target, Visibility, WriteOutcome};
+use crate::github::{GitHub, InstallationToken, Variable};
+use crate::key::AppKey;
+use crate::plan::GitHubPlan;
 use crate::runtime::markdown_table;
 use crate::say;
 use crate::secret::Secret;
-use crate::session::Session as Step;
+use crate::session::Session;
 
 /// Largest value GitHub accepts, in bytes.
 const MAX_VALUE_BYTES: usize = 48 * 1024;
 /// Writes in flight at once.
 const CONCURRENCY: usize = 8;
 
-/// Where the variables live.
+/// The checked `set-variables` inputs.
+#[derive(Debug)]
+pub struct Request {
+    scope: Scope,
+    /// `variables`, in the order given.
+    given: Vec<Given>,
+    /// `export-outputs`.
+    export_outputs: bool,
+    credentials: Credentials,
+}
+
+/// Where the variables live, as the inputs name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Scope {
     Repository(String),
-    Organization { org: String, visibility: String },
-    Environment { repository: String, name: String },
+    Organization {
+        org: String,
+        visibility: Visibility,
+        /// `selected`: the repository that may read the variables.
+        selected_repository: Option<String>,
+    },
+    Environment {
+        repository: String,
+        name: String,
+    },
 }
 
 impl Scope {
     fn describe(&self) -> String {
         match self {
             Scope::Repository(r) => format!("repository {r}"),
-            Scope::Organization { org, visibility } => {
-                format!("organization {org} (visibility {visibility})")
+            Scope::Organization {
+                org, visibility, ..
+            } => {
+                format!("organization {org} (visibility {})", visibility.as_str())
             }
             Scope::Environment { repository, name } => {
                 format!("environment {name} of {repository}")
@@ -57,6 +86,87 @@ impl Scope {
             _ => ("actions_variables", "write"),
         }
     }
+
+    /// Where the App's installation is looked for: the owner, and the repository if any.
+    fn installation_target(&self) -> (String, Option<String>) {
+        match self {
+            Scope::Organization { org, .. } => (org.clone(), None),
+            Scope::Repository(r) | Scope::Environment { repository: r, .. } => (
+                r.split('/').next().unwrap_or_default().to_string(),
+                Some(r.clone()),
+            ),
+        }
+    }
+
+    /// GitHub's address of the scope (environment and `selected` scopes name repositories by
+    /// id, which takes a request).
+    async fn target(&self, gh: &GitHub, token: &Secret) -> Result<Target> {
+        Ok(match self {
+            Scope::Repository(r) => Target::Repository(r.clone()),
+            Scope::Environment { repository, name } => Target::Environment {
+                repository_id: gh.repository_id(repository, token).await?,
+                name: name.clone(),
+            },
+            Scope::Organization {
+                org,
+                visibility,
+                selected_repository,
+            } => {
+                let mut selected_repository_ids = Vec::new();
+                if let Some(repo) = selected_repository {
+                    selected_repository_ids.push(gh.repository_id(repo, token).await?);
+                }
+                Target::Organization {
+                    org: org.clone(),
+                    visibility: *visibility,
+                    selected_repository_ids,
+                }
+            }
+        })
+    }
+}
+
+/// One entry of `variables`.
+#[derive(Debug, Clone)]
+struct Given {
+    name: String,
+    value: Source,
+}
+
+/// Where a value comes from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Written as given.
+    Literal(String),
+    /// `{ output: NAME }`: an output of an earlier command of the step, read when the command
+    /// runs.
+    Output(String),
+}
+
+/// Who writes: `github-token`, else the GitHub App.
+#[derive(Debug)]
+enum Credentials {
+    Token(Arc<Secret>),
+    App {
+        app_id: String,
+        key: Arc<AppKey>,
+        installation_id: Option<u64>,
+    },
+}
+
+/// The token a run writes with.
+enum WriteToken<'a> {
+    Given(&'a Secret),
+    Installation(Arc<InstallationToken>),
+}
+
+impl WriteToken<'_> {
+    fn secret(&self) -> &Secret {
+        match self {
+            WriteToken::Given(s) => s,
+            WriteToken::Installation(t) => &t.token,
+        }
+    }
 }
 
 /// One variable to write.
@@ -74,45 +184,157 @@ enum Action {
     Unchanged,
 }
 
-/// Runs `set-variables`.
-pub async fn run(step: &Step, earlier: &Earlier) -> Result<()> {
-    let i = &step.inputs;
-    let scope = scope(step)?;
-    let desired = desired_variables(step, earlier)?;
-    if desired.is_empty() {
-        return Err(Error::input(
-            "variables",
-            "names no variable (and export-outputs found no deployment output); give `variables: { NAME: value }` or `export-outputs: true` after deploy",
-        ));
+impl Request {
+    /// Checks every `set-variables` input (scope, environment, visibility, the shape and names of
+    /// `variables`, `export-outputs`, and the credentials: `github-token`, else `app-id`,
+    /// `private-key` and `installation-id`) without sending a request.
+    pub fn from_inputs(i: &Inputs, github: &GitHubPlan) -> Result<Request> {
+        let scope = scope(i, github)?;
+        let given = match Inputs::text(&i.variables) {
+            Some(text) => parse_given(&text)?,
+            None => Vec::new(),
+        };
+        let export_outputs = Inputs::boolean(&i.export_outputs, "export-outputs", false)?;
+        let literals: Vec<Desired> = given
+            .iter()
+            .map(|g| Desired {
+                name: g.name.clone(),
+                value: match &g.value {
+                    Source::Literal(v) => v.clone(),
+                    // Not known yet; checked when the command runs.
+                    Source::Output(_) => "-".into(),
+                },
+            })
+            .collect();
+        check(&literals)?;
+        if literals.is_empty() && !export_outputs {
+            return Err(nothing_named());
+        }
+        Ok(Request {
+            scope,
+            given,
+            export_outputs,
+            credentials: credentials(github)?,
+        })
     }
-    say!("{} variable(s) for {}", desired.len(), scope.describe());
 
+    /// The variables to write: `variables` with their outputs read, then (with export-outputs)
+    /// the deployment outputs; every name and value checked before anything is written.
+    fn desired(&self, step: &Session, earlier: &Earlier) -> Result<Vec<Desired>> {
+        let outputs = earlier.outputs();
+        let mut out = resolve(&self.given, &outputs)?;
+        if self.export_outputs {
+            let exported: Vec<(String, bool)> = earlier
+                .deploy
+                .iter()
+                .flat_map(|d| &d.deployment_outputs)
+                .map(|o| (o.name.clone(), o.secure))
+                .collect();
+            if exported.is_empty() {
+                step.rt.warning(
+                    "export-outputs is true but no deployment ran before set-variables in this step: put deploy in `command`",
+                );
+            }
+            for (output, secure) in exported {
+                if secure {
+                    say!("  {output}: secure output, not exported");
+                    continue;
+                }
+                let name = upper_snake(&output);
+                if out.iter().any(|d| d.name.eq_ignore_ascii_case(&name)) {
+                    continue;
+                }
+                let value = outputs.get(&output).cloned().unwrap_or_default();
+                out.push(Desired { name, value });
+            }
+        }
+        check(&out)?;
+        if out.is_empty() {
+            return Err(nothing_named());
+        }
+        Ok(out)
+    }
+
+    /// The token that writes: `github-token`, else an installation token of the App for the
+    /// scope (the step's one token).
+    async fn token<'a>(
+        &'a self,
+        step: &Session,
+        gh: &GitHub,
+        token_permissions: &BTreeMap<String, String>,
+    ) -> Result<WriteToken<'a>> {
+        let (app_id, key, installation_id) = match &self.credentials {
+            Credentials::Token(t) => return Ok(WriteToken::Given(t)),
+            Credentials::App {
+                app_id,
+                key,
+                installation_id,
+            } => (app_id, key, installation_id),
+        };
+        let jwt = gh.app_jwt(app_id, key)?;
+        let installation_id = match installation_id {
+            Some(id) => *id,
+            None => {
+                let (owner, repository) = self.scope.installation_target();
+                step.find_installation(&jwt, app_id, &owner, repository.as_deref())
+                    .await?
+                    .id
+            }
+        };
+        let token = step
+            .installation_token(&jwt, installation_id, Some(token_permissions))
+            .await
+            .map_err(|e| lacks_permission(e, &self.scope))?;
+        Ok(WriteToken::Installation(token))
+    }
+}
+
+impl Request {
+    /// The installation permission that writes where the variables go.
+    pub fn permission(&self) -> (&'static str, &'static str) {
+        self.scope.permission()
+    }
+}
+
+/// Runs `set-variables`.
+pub async fn run(step: &Session, req: &Request, ctx: &Context<'_>) -> Result<()> {
+    let desired = req.desired(step, ctx.earlier)?;
+    say!("{} variable(s) for {}", desired.len(), req.scope.describe());
     let gh = step.github().await?;
-    let token = token(step, &scope).await?;
-    let base = match &scope {
-        Scope::Repository(r) => format!("/repos/{r}/actions/variables"),
-        Scope::Organization { org, .. } => format!("/orgs/{org}/actions/variables"),
-        Scope::Environment { repository, name } => {
-            let id = gh.repository_id(repository, &token).await?;
-            format!("/repositories/{id}/environments/{}/variables", encode(name))
+    let token = req.token(step, gh, ctx.token_permissions).await?;
+    let token = token.secret();
+    let target = req.scope.target(gh, token).await?;
+    let existing = gh.list_variables(&target, token).await?;
+    let plan = compare(&req.scope, desired, existing)?;
+    let writes: Vec<&(Desired, Action)> = plan
+        .iter()
+        .filter(|(_, a)| *a != Action::Unchanged)
+        .collect();
+    if step.dry_run {
+        for (d, a) in &writes {
+            say!("dry-run: would {} {}", verb(*a), d.name);
         }
-    };
-    let selected_ids = match &scope {
-        Scope::Organization { visibility, .. } if visibility == "selected" => {
-            let repo = i.repository_or_env()?.ok_or_else(|| {
-                Error::input(
-                    "repository",
-                    "is needed for `variables-visibility: selected` (the repository that may read the variables)",
-                )
-            })?;
-            Some(vec![gh.repository_id(&repo, &token).await?])
+    } else {
+        let results: Vec<Result<()>> =
+            futures::stream::iter(writes.iter().map(|(d, a)| write(gh, &target, token, d, *a)))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        for r in results {
+            r?;
         }
-        _ => None,
-    };
+    }
+    report(step, &req.scope, &plan, writes.is_empty())
+}
 
-    let existing: BTreeMap<String, Variable> = gh
-        .list_variables(&base, &token)
-        .await?
+/// What to do with each variable, given what `existing` holds; refuses to pass the scope's
+/// limit.
+fn compare(
+    scope: &Scope,
+    desired: Vec<Desired>,
+    existing: Vec<Variable>,
+) -> Result<Vec<(Desired, Action)>> {
+    let existing: BTreeMap<String, Variable> = existing
         .into_iter()
         .map(|v| (v.name.to_ascii_uppercase(), v))
         .collect();
@@ -122,8 +344,10 @@ pub async fn run(step: &Step, earlier: &Earlier) -> Result<()> {
             let action = match existing.get(&d.name.to_ascii_uppercase()) {
                 None => Action::Create,
                 Some(v) => {
-                    let visibility_differs = match (&scope, &v.visibility) {
-                        (Scope::Organization { visibility, .. }, Some(have)) => have != visibility,
+                    let visibility_differs = match (scope, &v.visibility) {
+                        (Scope::Organization { visibility, .. }, Some(have)) => {
+                            have != visibility.as_str()
+                        }
                         _ => false,
                     };
                     if v.value == d.value && !visibility_differs {
@@ -148,49 +372,63 @@ pub async fn run(step: &Step, earlier: &Earlier) -> Result<()> {
             ),
         ));
     }
+    Ok(plan)
+}
 
-    let body_for = |d: &Desired| {
-        let mut body = json!({ "name": d.name, "value": d.value });
-        if let Scope::Organization { visibility, .. } = &scope {
-            body["visibility"] = json!(visibility);
-            if let Some(ids) = &selected_ids {
-                body["selected_repository_ids"] = json!(ids);
-            }
-        }
-        body
+/// One write; a create that meets 409 becomes an update, an update that meets 404 a create.
+async fn write(
+    gh: &GitHub,
+    target: &Target,
+    token: &Secret,
+    d: &Desired,
+    action: Action,
+) -> Result<()> {
+    let (name, value) = (d.name.as_str(), d.value.as_str());
+    let first = match action {
+        Action::Create => gh.create_variable(target, token, name, value).await?,
+        _ => gh.update_variable(target, token, name, value).await?,
     };
-    let writes: Vec<&(Desired, Action)> = plan
-        .iter()
-        .filter(|(_, a)| *a != Action::Unchanged)
-        .collect();
-    if step.dry_run {
-        for (d, a) in &writes {
-            say!("dry-run: would {} {}", verb(*a), d.name);
-        }
-    } else {
-        let results: Vec<Result<()>> = futures::stream::iter(writes.iter().map(|(d, a)| {
-            let body = body_for(d);
-            let (base, token) = (&base, &token);
-            async move { write(gh, base, token, d, *a, &body).await }
-        }))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-        for r in results {
-            r?;
-        }
+    if first == WriteOutcome::Done {
+        return Ok(());
     }
+    let second = match action {
+        Action::Create => {
+            say!("  {name} appeared meanwhile (409): updating it instead");
+            gh.update_variable(target, token, name, value).await?
+        }
+        _ => {
+            say!("  {name} vanished meanwhile (404): creating it instead");
+            gh.create_variable(target, token, name, value).await?
+        }
+    };
+    match second {
+        WriteOutcome::Done => Ok(()),
+        WriteOutcome::Conflict => Err(Error::GitHub {
+            action: format!("writing variable {name}"),
+            status: 409,
+            detail: "another writer keeps changing it".into(),
+            fix: "Rerun the step; make sure only one workflow writes this variable".into(),
+        }),
+    }
+}
 
+/// The log lines, the counts as outputs, and the summary's table.
+fn report(
+    step: &Session,
+    scope: &Scope,
+    plan: &[(Desired, Action)],
+    nothing_written: bool,
+) -> Result<()> {
     let count = |a: Action| plan.iter().filter(|(_, x)| *x == a).count();
     let (created, updated, unchanged) = (
         count(Action::Create),
         count(Action::Update),
         count(Action::Unchanged),
     );
-    for (d, a) in &plan {
+    for (d, a) in plan {
         say!("  {}: {}", d.name, verb_past(*a, step.dry_run));
     }
-    if writes.is_empty() {
+    if nothing_written {
         say!("Every variable is already up to date: nothing written");
     }
     step.output("variables-created", &created.to_string())?;
@@ -214,43 +452,6 @@ pub async fn run(step: &Step, earlier: &Earlier) -> Result<()> {
     Ok(())
 }
 
-/// One write; a create that meets 409 becomes an update, an update that meets 404 a create.
-async fn write(
-    gh: &GitHub,
-    base: &str,
-    token: &Secret,
-    d: &Desired,
-    action: Action,
-    body: &serde_json::Value,
-) -> Result<()> {
-    let first = match action {
-        Action::Create => gh.create_variable(base, token, body).await?,
-        _ => gh.update_variable(base, &d.name, token, body).await?,
-    };
-    if first == WriteOutcome::Done {
-        return Ok(());
-    }
-    let second = match action {
-        Action::Create => {
-            say!("  {} appeared meanwhile (409): updating it instead", d.name);
-            gh.update_variable(base, &d.name, token, body).await?
-        }
-        _ => {
-            say!("  {} vanished meanwhile (404): creating it instead", d.name);
-            gh.create_variable(base, token, body).await?
-        }
-    };
-    match second {
-        WriteOutcome::Done => Ok(()),
-        WriteOutcome::Conflict => Err(Error::GitHub {
-            action: format!("writing variable {}", d.name),
-            status: 409,
-            detail: "another writer keeps changing it".into(),
-            fix: "Rerun the step; make sure only one workflow writes this variable".into(),
-        }),
-    }
-}
-
 fn verb(a: Action) -> &'static str {
     match a {
         Action::Create => "create",
@@ -269,24 +470,46 @@ fn verb_past(a: Action, dry_run: bool) -> &'static str {
     }
 }
 
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+fn nothing_named() -> Error {
+    Error::input(
+        "variables",
+        "names no variable (and export-outputs found no deployment output); give `variables: { NAME: value }` or `export-outputs: true` after deploy",
+    )
 }
 
-fn scope(step: &Step) -> Result<Scope> {
-    let i = &step.inputs;
+/// A token request GitHub refuses for a permission the installation lacks says which.
+fn lacks_permission(e: Error, scope: &Scope) -> Error {
+    let (perm, level) = scope.permission();
+    match e {
+        Error::GitHub { status: 422, .. } => Error::GitHub {
+            action: "creating an installation token for set-variables".into(),
+            status: 422,
+            detail: format!("the App's installation does not grant `{perm}: {level}`"),
+            fix: format!(
+                "Add the permission in the App's settings (Permissions → {}), then accept it on the installation",
+                if perm.starts_with("organization") {
+                    "Organization permissions → Variables"
+                } else {
+                    "Repository permissions → Variables"
+                }
+            ),
+        },
+        other => other,
+    }
+}
+
+fn scope(i: &Inputs, github: &GitHubPlan) -> Result<Scope> {
+    let repository = || github.repository.clone();
     let kind = Inputs::text(&i.variables_scope).unwrap_or_else(|| "repository".into());
     Ok(match kind.as_str() {
-        "repository" => Scope::Repository(i.repository_or_env()?.ok_or_else(|| {
+        "repository" => Scope::Repository(repository().ok_or_else(|| {
             Error::input(
                 "repository",
                 "is required for repository variables (owner/name)",
             )
         })?),
         "environment" => Scope::Environment {
-            repository: i.repository_or_env()?.ok_or_else(|| {
+            repository: repository().ok_or_else(|| {
                 Error::input(
                     "repository",
                     "is required for environment variables (owner/name)",
@@ -298,22 +521,7 @@ fn scope(step: &Step) -> Result<Scope> {
                 "for `variables-scope: environment`: name the environment",
             )?,
         },
-        "organization" => {
-            let visibility =
-                Inputs::text(&i.variables_visibility).unwrap_or_else(|| "private".into());
-            if !matches!(visibility.as_str(), "all" | "private" | "selected") {
-                return Err(Error::input(
-                    "variables-visibility",
-                    format!("`{visibility}` is not all, private or selected"),
-                ));
-            }
-            Scope::Organization {
-                org: i.owner_or_default()?.ok_or_else(|| {
-                    Error::input("owner", "is required for organization variables")
-                })?,
-                visibility,
-            }
-        }
+        "organization" => organization_scope(i, github)?,
         other => {
             return Err(Error::input(
                 "variables-scope",
@@ -323,49 +531,67 @@ fn scope(step: &Step) -> Result<Scope> {
     })
 }
 
-/// The variables to write: `variables`, then (with export-outputs) the deployment outputs; every
-/// name and value validated before anything is written.
-fn desired_variables(step: &Step, earlier: &Earlier) -> Result<Vec<Desired>> {
-    let i = &step.inputs;
-    let outputs = earlier.outputs();
-    let mut out: Vec<Desired> = Vec::new();
-    if let Some(text) = Inputs::text(&i.variables) {
-        for (name, value) in parse_variables(&text, &outputs)? {
-            out.push(Desired { name, value });
-        }
+fn organization_scope(i: &Inputs, github: &GitHubPlan) -> Result<Scope> {
+    let text = Inputs::text(&i.variables_visibility).unwrap_or_else(|| "private".into());
+    let Some(visibility) = Visibility::parse(&text) else {
+        return Err(Error::input(
+            "variables-visibility",
+            format!("`{text}` is not all, private or selected"),
+        ));
+    };
+    let org = github
+        .owner
+        .clone()
+        .ok_or_else(|| Error::input("owner", "is required for organization variables"))?;
+    let selected_repository = match visibility {
+        Visibility::Selected => Some(github.repository.clone().ok_or_else(|| {
+            Error::input(
+                "repository",
+                "is needed for `variables-visibility: selected` (the repository that may read the variables)",
+            )
+        })?),
+        _ => None,
+    };
+    Ok(Scope::Organization {
+        org,
+        visibility,
+        selected_repository,
+    })
+}
+
+/// `github-token`, else the App: `app-id`, `private-key` and `installation-id`.
+fn credentials(github: &GitHubPlan) -> Result<Credentials> {
+    if let Some(t) = &github.token {
+        return Ok(Credentials::Token(t.clone()));
     }
-    if Inputs::boolean(&i.export_outputs, "export-outputs", false)? {
-        let exported: Vec<(String, bool)> = earlier
-            .deploy
-            .iter()
-            .flat_map(|d| &d.deployment_outputs)
-            .map(|o| (o.name.clone(), o.secure))
-            .collect();
-        if exported.is_empty() {
-            step.rt.warning(
-                "export-outputs is true but no deployment ran before set-variables in this step: put deploy in `command`",
-            );
-        }
-        for (output, secure) in exported {
-            if secure {
-                say!("  {output}: secure output, not exported");
-                continue;
-            }
-            let name = upper_snake(&output);
-            if out.iter().any(|d| d.name.eq_ignore_ascii_case(&name)) {
-                continue;
-            }
-            let value = outputs.get(&output).cloned().unwrap_or_default();
-            out.push(Desired { name, value });
-        }
-    }
+    let app_id = github.app_id.clone().ok_or_else(|| {
+        Error::input(
+            "app-id",
+            "is required for set-variables (or give `github-token`): the GitHub App that writes the variables",
+        )
+    })?;
+    let key = github.key.clone().ok_or_else(|| {
+        Error::input(
+            "private-key",
+            "is required for set-variables with the GitHub App (or give `github-token`)",
+        )
+    })?;
+    Ok(Credentials::App {
+        app_id,
+        key,
+        installation_id: github.installation_id,
+    })
+}
+
+/// Every name and value GitHub would refuse, in one error: nothing is written then.
+fn check(variables: &[Desired]) -> Result<()> {
     let mut errors = Vec::new();
-    let mut seen = BTreeMap::new();
-    for d in &out {
+    let mut seen = BTreeSet::new();
+    for d in variables {
         if let Some(problem) = name_problem(&d.name) {
             errors.push(format!("`{}` {problem}", d.name));
         }
-        if seen.insert(d.name.to_ascii_uppercase(), ()).is_some() {
+        if !seen.insert(d.name.to_ascii_uppercase()) {
             errors.push(format!(
                 "`{}` is given twice (names are case-insensitive)",
                 d.name
@@ -385,22 +611,18 @@ fn desired_variables(step: &Step, earlier: &Earlier) -> Result<Vec<Desired>> {
             ));
         }
     }
-    if !errors.is_empty() {
-        return Err(Error::input(
-            "variables",
-            format!("nothing was written: {}", errors.join("; ")),
-        ));
+    if errors.is_empty() {
+        return Ok(());
     }
-    Ok(out)
+    Err(Error::input(
+        "variables",
+        format!("nothing was written: {}", errors.join("; ")),
+    ))
 }
 
-/// Reads the `variables` YAML map: `NAME: value` or `NAME: { output: OUTPUT }` (an output of an
-/// earlier command of the step, from `outputs`). Names are checked later, with the others.
-pub fn parse_variables(
-    text: &str,
-    outputs: &BTreeMap<String, String>,
-) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
+/// Reads the `variables` YAML map: `NAME: value` or `NAME: { output: OUTPUT }`. Names are
+/// checked with the values, by [`check`].
+fn parse_given(text: &str) -> Result<Vec<Given>> {
     let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(text)
         .map_err(|e| Error::input("variables", format!("is not a YAML map ({e})")))?;
     let Some(map) = yaml.as_mapping() else {
@@ -409,6 +631,7 @@ pub fn parse_variables(
             "must be a YAML map of NAME: value (or NAME: { output: OUTPUT })",
         ));
     };
+    let mut out = Vec::new();
     for (k, v) in map {
         let name = match k {
             serde_yaml_ng::Value::String(s) => s.clone(),
@@ -418,9 +641,9 @@ pub fn parse_variables(
                 .to_string(),
         };
         let value = match v {
-            serde_yaml_ng::Value::String(s) => s.clone(),
-            serde_yaml_ng::Value::Bool(b) => b.to_string(),
-            serde_yaml_ng::Value::Number(n) => n.to_string(),
+            serde_yaml_ng::Value::String(s) => Source::Literal(s.clone()),
+            serde_yaml_ng::Value::Bool(b) => Source::Literal(b.to_string()),
+            serde_yaml_ng::Value::Number(n) => Source::Literal(n.to_string()),
             serde_yaml_ng::Value::Mapping(m) if m.len() == 1 => {
                 let Some(output) = m.get("output").and_then(|o| o.as_str()) else {
                     return Err(Error::input(
@@ -428,12 +651,7 @@ pub fn parse_variables(
                         format!("variable `{name}`: a map value must be {{ output: NAME }}"),
                     ));
                 };
-                outputs.get(output).cloned().ok_or_else(|| {
-                    Error::input(
-                        "variables",
-                        format!("variable `{name}` takes output `{output}`, which no earlier command of this step produced; add the command that produces it to `command`"),
-                    )
-                })?
+                Source::Output(output.to_string())
             }
             _ => {
                 return Err(Error::input(
@@ -444,9 +662,47 @@ pub fn parse_variables(
                 ));
             }
         };
-        out.push((name, value));
+        out.push(Given { name, value });
     }
     Ok(out)
+}
+
+/// The values of `given`, outputs read from `outputs` (those of the step's earlier commands).
+fn resolve(given: &[Given], outputs: &BTreeMap<String, String>) -> Result<Vec<Desired>> {
+    given
+        .iter()
+        .map(|g| {
+            let value = match &g.value {
+                Source::Literal(v) => v.clone(),
+                Source::Output(output) => outputs.get(output).cloned().ok_or_else(|| {
+                    Error::input(
+                        "variables",
+                        format!(
+                            "variable `{}` takes output `{output}`, which no earlier command of this step produced; add the command that produces it to `command`",
+                            g.name
+                        ),
+                    )
+                })?,
+            };
+            Ok(Desired {
+                name: g.name.clone(),
+                value,
+            })
+        })
+        .collect()
+}
+
+/// Reads the `variables` YAML map, `NAME: value` or `NAME: { output: OUTPUT }` (an output of an
+/// earlier command of the step, from `outputs`), into names and values. Names are not checked.
+pub fn parse_variables(
+    text: &str,
+    outputs: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>> {
+    let given = parse_given(text)?;
+    Ok(resolve(&given, outputs)?
+        .into_iter()
+        .map(|d| (d.name, d.value))
+        .collect())
 }
 
 /// Why GitHub would refuse a variable name, if it would.
@@ -488,57 +744,6 @@ pub fn upper_snake(name: &str) -> String {
         }
     }
     out
-}
-
-/// The token that writes: `github-token`, else an installation token of the App for the target.
-async fn token(step: &Step, scope: &Scope) -> Result<Secret> {
-    let i = &step.inputs;
-    if let Some(t) = Inputs::text(&i.github_token) {
-        return Ok(Secret::masked(t));
-    }
-    let app_id = Inputs::required(
-        &i.app_id,
-        "app-id",
-        "for set-variables (or give `github-token`): the GitHub App that writes the variables",
-    )?;
-    let raw_key = Inputs::required(
-        &i.private_key,
-        "private-key",
-        "for set-variables with the GitHub App (or give `github-token`)",
-    )?;
-    let key = crate::key::AppKey::parse(&raw_key)?;
-    let jwt = GitHub::app_jwt(&app_id, &key)?;
-    let installation_id = match Inputs::text(&i.installation_id) {
-        Some(v) => v
-            .parse::<u64>()
-            .map_err(|_| Error::input("installation-id", format!("`{v}` is not a number")))?,
-        None => {
-            let (owner, repository) = match scope {
-                Scope::Organization { org, .. } => (org.clone(), None),
-                Scope::Repository(r) | Scope::Environment { repository: r, .. } => (
-                    r.split('/').next().unwrap_or_default().to_string(),
-                    Some(r.clone()),
-                ),
-            };
-            step.find_installation(&jwt, &app_id, &owner, repository.as_deref())
-                .await?
-                .id
-        }
-    };
-    let (perm, level) = scope.permission();
-    let token = step
-        .installation_token(&jwt, installation_id, Some(&step.token_permissions))
-        .await
-        .map_err(|e| match e {
-            Error::GitHub { status: 422, .. } => Error::GitHub {
-                action: "creating an installation token for set-variables".into(),
-                status: 422,
-                detail: format!("the App's installation does not grant `{perm}: {level}`"),
-                fix: format!("Add the permission in the App's settings (Permissions → {}), then accept it on the installation", if perm.starts_with("organization") { "Organization permissions → Variables" } else { "Repository permissions → Variables" }),
-            },
-            other => other,
-        })?;
-    Ok(token.token)
 }
 
 #[cfg(test)]

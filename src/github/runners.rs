@@ -1,9 +1,11 @@
 //! GitHub's self-hosted runner side: just-in-time runner configurations, runner groups, the
 //! installation's rate limit and repositories (the API budget), and `actions/runner` releases.
 
-use serde::Deserialize;
-
-use super::{Auth, GitHub, github_error};
+use super::models::{
+    JitConfig, JitRequest, RateLimit, RateLimitOverview, RawJit, Release, RepositoryList,
+    RunnerGroups,
+};
+use super::{Answer, Auth, GitHub};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -33,69 +35,6 @@ impl RunnerTarget {
     }
 }
 
-/// A just-in-time runner configuration: one runner, one job.
-pub struct JitConfig {
-    /// The runner's id.
-    pub runner_id: u64,
-    /// The runner's name.
-    pub runner_name: String,
-    /// What `run.sh --jitconfig` takes (the runner's own credentials: a secret).
-    pub encoded: Secret,
-}
-
-#[derive(Deserialize)]
-struct RawJit {
-    runner: RawRunner,
-    encoded_jit_config: String,
-}
-
-#[derive(Deserialize)]
-struct RawRunner {
-    id: u64,
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct RunnerGroups {
-    #[serde(default)]
-    runner_groups: Vec<RunnerGroup>,
-}
-
-#[derive(Deserialize)]
-struct RunnerGroup {
-    id: u64,
-    name: String,
-}
-
-/// The installation's core rate limit.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct RateLimit {
-    /// Requests per hour.
-    pub limit: u64,
-    /// Left in this hour.
-    pub remaining: u64,
-}
-
-#[derive(Deserialize)]
-struct RateLimitOverview {
-    resources: Resources,
-}
-
-#[derive(Deserialize)]
-struct Resources {
-    core: RateLimit,
-}
-
-#[derive(Deserialize)]
-struct RepositoryList {
-    total_count: u64,
-}
-
-#[derive(Deserialize)]
-struct Release {
-    tag_name: String,
-}
-
 impl GitHub {
     /// `POST …/actions/runners/generate-jitconfig`: registers one ephemeral runner.
     pub async fn generate_jitconfig(
@@ -114,68 +53,64 @@ impl GitHub {
                 format!("/repos/{repo}/actions/runners/generate-jitconfig")
             }
         };
-        let body = serde_json::json!({
-            "name": name,
-            "runner_group_id": runner_group_id,
-            "labels": labels,
-            "work_folder": "_work",
-        });
+        let body = JitRequest {
+            labels,
+            name,
+            runner_group_id,
+            work_folder: "_work",
+        };
         let action = format!("registering runner {name} on {}", target.describe());
-        let (status, raw, text) = self
-            .json::<RawJit>(
+        match self
+            .call::<RawJit>(
                 http::Method::POST,
                 &path,
                 Auth::Token(token),
                 Some(&body),
                 &action,
             )
-            .await?;
-        match raw {
-            Some(raw) => Ok(JitConfig {
+            .await?
+        {
+            Answer::Ok { value: raw, .. } => Ok(JitConfig {
                 runner_id: raw.runner.id,
                 runner_name: raw.runner.name,
-                encoded: Secret::masked(raw.encoded_jit_config),
+                encoded: self.secret(raw.encoded_jit_config),
             }),
-            None if status == 403 => Err(Error::GitHub {
+            Answer::Refused(r) if r.status == 403 => Err(Error::GitHub {
                 action,
-                status,
+                status: r.status,
                 detail: "the installation token may not register runners there".into(),
                 fix: format!(
                     "Grant the GitHub App the `{}` permission (write) in its settings, then accept the new permission on the installation",
                     target.permission()
                 ),
             }),
-            None => Err(github_error(&action, status, &text)),
+            Answer::Refused(r) => Err(self.refused(&action, r.status, &r.body)),
         }
     }
 
     /// The id of the organization's runner group `name` (case-insensitive), all pages.
     pub async fn runner_group_id(&self, token: &Secret, org: &str, name: &str) -> Result<u64> {
         let mut names = Vec::new();
-        for page in 1..=20 {
-            let path = format!("/orgs/{org}/actions/runner-groups?per_page=100&page={page}");
-            let (status, list, text) = self
-                .json::<RunnerGroups>(
-                    http::Method::GET,
-                    &path,
-                    Auth::Token(token),
-                    None,
-                    "listing runner groups",
-                )
-                .await?;
-            let Some(list) = list else {
-                return Err(github_error("listing runner groups", status, &text));
-            };
-            let got = list.runner_groups.len();
-            for group in list.runner_groups {
+        let mut found = None;
+        self.pages::<RunnerGroups>(
+            &format!("/orgs/{org}/actions/runner-groups"),
+            100,
+            20,
+            Auth::Token(token),
+            "listing runner groups",
+            |gh, status, body| gh.refused("listing runner groups", status, body),
+            |group| {
                 if group.name.eq_ignore_ascii_case(name) {
-                    return Ok(group.id);
+                    found = Some(group.id);
+                    return false;
                 }
                 names.push(group.name);
-            }
-            if got < 100 {
-                break;
-            }
+                true
+            },
+        )
+        .await?;
+        if let Some(id) = found {
+            return Ok(id);
         }
         Err(Error::GitHub {
             action: format!("finding runner group `{name}` of {org}"),
@@ -187,58 +122,56 @@ impl GitHub {
 
     /// `GET /rate_limit`: the core limit of the token's installation.
     pub async fn rate_limit(&self, token: &Secret) -> Result<RateLimit> {
-        let (status, overview, text) = self
-            .json::<RateLimitOverview>(
-                http::Method::GET,
-                "/rate_limit",
-                Auth::Token(token),
-                None,
-                "reading the rate limit",
-            )
-            .await?;
-        overview
-            .map(|o| o.resources.core)
-            .ok_or_else(|| github_error("reading the rate limit (GET /rate_limit)", status, &text))
+        match self
+            .get::<RateLimitOverview>("/rate_limit", Auth::Token(token), "reading the rate limit")
+            .await?
+        {
+            Answer::Ok { value, .. } => Ok(value.resources.core),
+            Answer::Refused(r) => Err(self.refused(
+                "reading the rate limit (GET /rate_limit)",
+                r.status,
+                &r.body,
+            )),
+        }
     }
 
     /// How many repositories the installation can reach (`GET /installation/repositories`).
     pub async fn installation_repository_count(&self, token: &Secret) -> Result<u64> {
-        let (status, list, text) = self
-            .json::<RepositoryList>(
-                http::Method::GET,
+        let action = "listing the installation's repositories";
+        match self
+            .get::<RepositoryList>(
                 "/installation/repositories?per_page=1",
                 Auth::Token(token),
-                None,
-                "listing the installation's repositories",
+                action,
             )
-            .await?;
-        list.map(|l| l.total_count)
-            .ok_or_else(|| github_error("listing the installation's repositories", status, &text))
+            .await?
+        {
+            Answer::Ok { value, .. } => Ok(value.total_count),
+            Answer::Refused(r) => Err(self.refused(action, r.status, &r.body)),
+        }
     }
 
     /// The version of the latest `actions/runner` release (`2.336.0`, without the `v`).
     pub async fn latest_runner_version(&self, token: Option<&Secret>) -> Result<String> {
         let auth = token.map(Auth::Token).unwrap_or(Auth::Anonymous);
-        let (status, release, text) = self
-            .json::<Release>(
-                http::Method::GET,
-                "/repos/actions/runner/releases/latest",
-                auth,
-                None,
-                "reading the latest actions/runner release",
-            )
-            .await?;
-        let Some(release) = release else {
-            let mut e = github_error("reading the latest actions/runner release", status, &text);
-            if let Error::GitHub { fix, .. } = &mut e {
-                *fix = "On GitHub Enterprise Server, which does not serve actions/runner, give `runner-version` as a version (e.g. 2.336.0)".into();
+        let action = "reading the latest actions/runner release";
+        let (status, release) = match self
+            .get::<Release>("/repos/actions/runner/releases/latest", auth, action)
+            .await?
+        {
+            Answer::Ok { status, value } => (status, value),
+            Answer::Refused(r) => {
+                let mut e = self.refused(action, r.status, &r.body);
+                if let Error::GitHub { fix, .. } = &mut e {
+                    *fix = "On GitHub Enterprise Server, which does not serve actions/runner, give `runner-version` as a version (e.g. 2.336.0)".into();
+                }
+                return Err(e);
             }
-            return Err(e);
         };
         let version = release.tag_name.trim_start_matches('v').to_string();
         if crate::runner_version::RunnerVersion::parse(&version).is_none() {
             return Err(Error::GitHub {
-                action: "reading the latest actions/runner release".into(),
+                action: action.into(),
                 status,
                 detail: format!("its tag `{}` is not a version", release.tag_name),
                 fix: "Give `runner-version` as a version (e.g. 2.336.0)".into(),

@@ -292,3 +292,39 @@ fn six_writes_overlap_in_time() {
     let first_done = posts.iter().map(|p| p.1).fold(f64::MAX, f64::min);
     assert!(posts.iter().all(|p| p.0 < first_done), "{posts:?}");
 }
+
+#[test]
+fn a_bad_variables_scope_stops_the_step_before_rotate_key_and_deploy_send_anything() {
+    let ctx = ctx();
+    let mut i = ctx.rotate_inputs("app1.pkcs1.pem");
+    i.insert("command", "rotate-key deploy set-variables".into());
+    i.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
+    i.insert("azure-resource-manager-url", ctx.fake.url());
+    i.insert("resource-group", "rg-runners".into());
+    i.insert(
+        "parameters",
+        "acaEnvName: e\nacrName: acrrunners\nacaMsiName: m\ngitHubAppKeySecretUri: https://kv.vault.azure.net/secrets/k\n".into(),
+    );
+    i.insert("variables", THREE.into());
+    i.insert("variables-scope", "galaxy".into());
+    let run = ctx.run(&i, &[]);
+    assert_eq!(run.code, 2, "{}", run.log());
+    assert!(
+        run.log().contains(
+            "input `variables-scope`: `galaxy` is not repository, organization or environment"
+        ),
+        "{}",
+        run.log()
+    );
+    let sent: Vec<String> = ctx
+        .fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} {}", r.service, r.method, r.path))
+        .collect();
+    assert!(
+        sent.is_empty(),
+        "sent before the bad input was found: {sent:?}"
+    );
+    assert!(ctx.fake.installation_tokens().is_empty());
+}
