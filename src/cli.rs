@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// On a runner every input comes from its `INPUT_*` variable; from a shell, give the commands as
 /// arguments and the inputs as flags:
 /// `aca-runner-action rotate-key --key-vault kv-runners --app-id 123 --private-key "$(cat key.pem)"`.
-#[derive(Clone, Default, Parser)]
+#[derive(Default, Parser)]
 #[command(name = "aca-runner-action", version, about, long_about = None)]
 pub struct Inputs {
     /// Commands to run, in pipeline order (same as `--command`).
