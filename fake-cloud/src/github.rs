@@ -583,7 +583,11 @@ fn runner_groups(st: &State, req: &Req, org: &str) -> Resp {
 
 fn rate_limit(st: &State) -> Resp {
     let limit = st.seed.github_rate_limit;
-    let used = st.requests.iter().filter(|r| r.service == "github").count() as u64;
+    let used = st
+        .requests
+        .iter()
+        .filter(|r| r.service == crate::Service::GitHub)
+        .count() as u64;
     let core = json!({
         "limit": limit,
         "remaining": limit.saturating_sub(used),

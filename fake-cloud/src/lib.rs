@@ -26,9 +26,12 @@ mod github;
 mod keyvault;
 mod oidc;
 mod server;
+mod service;
 mod state;
 mod tls;
 mod util;
+
+pub use service::Service;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -358,8 +361,8 @@ pub struct LoggedRequest {
     pub path: String,
     /// Raw query string (without `?`).
     pub query: String,
-    /// `github`, `oidc`, `entra`, `imds`, `keyvault`, `arm` or `unknown`.
-    pub service: String,
+    /// The service that served it (`unknown` when no route matched).
+    pub service: Service,
     /// Response status; 0 for a dropped connection.
     pub status: u16,
     /// Authorization scheme and kind, e.g. `Bearer(jwt)`, `token(installation)`, `none`.

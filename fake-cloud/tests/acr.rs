@@ -1,7 +1,7 @@
 //! ACR Tasks against the fake and its Azurite blob server: upload, schedule, poll, stream the log.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use fake_cloud::{AzuriteOptions, FakeCloud, Options, Seed};
+use fake_cloud::{AzuriteOptions, FakeCloud, Options, Seed, Service};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -382,10 +382,9 @@ fn acr_build_uploads_schedules_and_streams_the_log() {
     assert_eq!(runs[0].registry, "myacr");
     assert_eq!(runs[0].request_body["sourceLocation"], good_path.as_str());
     assert!(
-        cloud
-            .requests()
-            .iter()
-            .any(|r| r.service == "arm" && r.path.ends_with("/scheduleRun") && r.status == 200)
+        cloud.requests().iter().any(|r| r.service == Service::Arm
+            && r.path.ends_with("/scheduleRun")
+            && r.status == 200)
     );
     assert!(cloud.contract_violations().is_empty());
     assert!(

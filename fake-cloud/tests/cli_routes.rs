@@ -3,7 +3,7 @@
 //! list, deployment preflight (`…/validate`) and ARM's lenient (JSONC) request bodies.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use fake_cloud::{FakeCloud, Options, Seed};
+use fake_cloud::{FakeCloud, Options, Seed, Service};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -454,7 +454,7 @@ fn openid_configuration_of_the_seeded_tenant() {
         .iter()
         .find(|q| q.path.ends_with("/openid-configuration"))
         .unwrap();
-    assert_eq!(logged.service, "entra");
+    assert_eq!(logged.service, Service::Entra);
 
     // The tenant id is matched case-insensitively; `common` and `organizations` are known.
     let r = send(
@@ -993,5 +993,5 @@ fn a_secret_named_discovery_is_key_vault_s() {
     );
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.header("www-authenticate").is_some());
-    assert_eq!(cloud.requests()[0].service, "keyvault");
+    assert_eq!(cloud.requests()[0].service, Service::KeyVault);
 }

@@ -3,7 +3,7 @@
 
 use fake_cloud::{
     ArmRole, FailDeployment, FakeCloud, Fault, FaultAction, GithubApp, Installation, KvRole,
-    NewSecretVersion, Options, Seed,
+    NewSecretVersion, Options, Seed, Service,
 };
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -1077,5 +1077,5 @@ fn arm_deployments_what_if_and_jobs() {
     let violations = cloud.contract_violations();
     assert_eq!(violations.len(), 1, "{violations:#?}");
     assert!(violations[0].contains("missing required query parameter 'api-version'"));
-    assert!(cloud.requests().iter().any(|r| r.service == "arm"));
+    assert!(cloud.requests().iter().any(|r| r.service == Service::Arm));
 }

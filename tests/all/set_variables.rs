@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fake_cloud::{Fault, FaultAction, Seed};
+use fake_cloud::{Fault, FaultAction, Seed, Service};
 
 use crate::helpers::*;
 
@@ -30,7 +30,7 @@ fn writes(ctx: &TestContext) -> Vec<String> {
         .requests()
         .iter()
         .filter(|r| {
-            r.service == "github"
+            r.service == Service::GitHub
                 && (r.method == "POST" || r.method == "PATCH")
                 && r.path.contains("variables")
         })
