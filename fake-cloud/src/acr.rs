@@ -3,7 +3,7 @@
 
 use crate::arm::{arm_error, authenticate};
 use crate::azurite::{Blobs, INSTALL_HINT};
-use crate::state::{State, lock};
+use crate::state::{AcrRun, State, lock};
 use crate::util::{Req, Resp, random_hex, random_uuid};
 use crate::{AcrRunRecord, ArmRole};
 use serde_json::{Value, json};
@@ -14,34 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Shared = Arc<Mutex<State>>;
-
-/// ACR state: the blob client (when Azurite runs) and the runs.
-#[derive(Default)]
-pub(crate) struct AcrState {
-    pub blobs: Option<Blobs>,
-    pub runs: Vec<AcrRun>,
-    next_run: u64,
-    /// Tags each registry holds (lower-cased registry → `repository:tag` → digest).
-    pub tags: BTreeMap<String, BTreeMap<String, String>>,
-    /// Refresh and access tokens the registries' token service issued.
-    pub data_tokens: Vec<String>,
-}
-
-/// One quick run.
-#[derive(Debug, Clone)]
-pub(crate) struct AcrRun {
-    pub run_id: String,
-    pub registry: String,
-    /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}`.
-    pub base: String,
-    pub request_body: Value,
-    pub status: String,
-    pub create_time: String,
-    pub start_time: Option<String>,
-    pub finish_time: Option<String>,
-    pub output_images: Vec<Value>,
-    pub error: Option<String>,
-}
 
 impl AcrRun {
     pub fn record(&self) -> AcrRunRecord {
@@ -183,7 +155,7 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
         st.acr.blobs.clone()
     };
     if let ("GET", []) = (req.method.as_str(), rest.as_slice()) {
-        let login = login_server(&lock(shared), &registry);
+        let login = lock(shared).login_server(&registry);
         return Resp::json(
             200,
             &json!({
@@ -313,11 +285,7 @@ async fn schedule_run(
         .await
         .map_err(internal)?
         .ok_or_else(invalid_source)?;
-    let run_id = {
-        let mut st = lock(shared);
-        st.acr.next_run += 1;
-        format!("cb{}", st.acr.next_run)
-    };
+    let run_id = lock(shared).acr.next_run_id();
     blobs.create_container("logs").await.map_err(internal)?;
     let log_blob = format!("{run_id}/rawtext.log");
     blobs
@@ -739,19 +707,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The login server the fake reports for `registry`: the production name under
-/// `--public-hosts`, else a path of the listener (`127.0.0.1:PORT/registry/NAME`) that clients
-/// use as they would a host name.
-pub(crate) fn login_server(st: &State, registry: &str) -> String {
-    let registry = registry.to_ascii_lowercase();
-    if st.public_hosts {
-        format!("{registry}.azurecr.io")
-    } else {
-        let host = st.listener_url.trim_start_matches("https://");
-        format!("{host}/registry/{registry}")
-    }
-}
-
 /// The registry a data-plane request is for and the path inside it: `/registry/NAME/…` on the
 /// listener, or any path on `NAME.azurecr.io`.
 pub(crate) fn data_target(host: Option<&str>, path: &str) -> Option<(String, String)> {
@@ -817,7 +772,7 @@ pub(crate) fn handle_data(st: &mut State, registry: &str, path: &str, req: &Req)
                     "repository name not known to registry",
                 );
             };
-            let login = login_server(st, registry);
+            let login = st.login_server(registry);
             match st
                 .acr
                 .tags

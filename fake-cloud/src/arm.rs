@@ -11,80 +11,17 @@
 mod expr;
 mod resources;
 
-use crate::state::State;
+use crate::state::{Deployment, Planned, State, WhatIf};
 use crate::util::{Req, Resp, now_unix, random_hex, random_uuid, stable_id};
-use crate::{ArmRole, DeploymentRecord, FailDeployment, WhatIfRecord};
+use crate::{ArmRole, DeploymentRecord, WhatIfRecord};
 use expr::{Ctx, eval_str, eval_value, get_ci, provider_path, text, try_eval};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 use std::time::Instant;
 use time::OffsetDateTime;
 
 const DEPLOYMENTS_API: &str = "2025-04-01";
 const JOBS_API: &str = "2025-07-01";
 const DEPLOYMENT_FAILED: &str = "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.";
-
-/// ARM state inside [`State`].
-#[derive(Default)]
-pub(crate) struct ArmState {
-    pub deployments: Vec<Deployment>,
-    pub what_ifs: Vec<WhatIf>,
-    /// Resource id → resource JSON.
-    pub registry: BTreeMap<String, Value>,
-    pub failures: Vec<FailDeployment>,
-    /// Container Apps job async operation id → job resource id.
-    pub job_ops: BTreeMap<String, String>,
-    /// When a deployment last assigned a role (Key Vault refuses until it settles).
-    pub rbac_changed: Option<Instant>,
-}
-
-/// One resource a deployment creates.
-pub(crate) struct Planned {
-    rtype: String,
-    name: String,
-    id: String,
-    /// The resource as recorded in the registry.
-    body: Value,
-    existed: bool,
-    op_id: String,
-    tracking_id: String,
-    service_request_id: String,
-}
-
-/// A deployment (one per accepted PUT).
-pub(crate) struct Deployment {
-    sub: String,
-    rg: Option<String>,
-    name: String,
-    location: Option<String>,
-    tags: Option<Value>,
-    request_body: Value,
-    started: Instant,
-    started_at: OffsetDateTime,
-    duration_ms: u64,
-    async_op: String,
-    correlation_id: String,
-    template_hash: String,
-    mode: String,
-    params_echo: Value,
-    outputs: Map<String, Value>,
-    resources: Vec<Planned>,
-    /// Failing resource index (if any resource), code, message.
-    failure: Option<(Option<usize>, String, String)>,
-    applied: bool,
-}
-
-/// A What-If request.
-pub(crate) struct WhatIf {
-    id: String,
-    sub: String,
-    rg: Option<String>,
-    name: String,
-    location: String,
-    request_body: Value,
-    started: Instant,
-    changes: Vec<Value>,
-}
 
 fn scope_path(sub: &str, rg: Option<&str>) -> String {
     match rg {
@@ -284,46 +221,39 @@ impl WhatIf {
     }
 }
 
-fn registry_get<'a>(reg: &'a BTreeMap<String, Value>, id: &str) -> Option<&'a Value> {
-    reg.get(id).or_else(|| {
-        reg.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(id))
-            .map(|(_, v)| v)
-    })
-}
-
-fn registry_put(reg: &mut BTreeMap<String, Value>, id: &str, v: Value) {
-    reg.retain(|k, _| !k.eq_ignore_ascii_case(id));
-    reg.insert(id.to_string(), v);
-}
-
 /// Records the resources of every finished deployment in the registry (once).
 pub(crate) fn settle(st: &mut State) {
-    let ArmState {
-        deployments,
-        registry,
-        rbac_changed,
-        ..
-    } = &mut st.arm;
-    let deleted_vaults = &mut st.seed.deleted_vaults;
-    for d in deployments.iter_mut().filter(|d| !d.applied) {
-        if d.elapsed_ms() < d.duration_ms {
+    let mut created = Vec::new();
+    for d in st.arm.deployments.iter_mut() {
+        if d.applied || d.elapsed_ms() < d.duration_ms {
             continue;
         }
         d.applied = true;
         let failed = d.failed_index();
-        for (i, r) in d.resources.iter().enumerate() {
-            if failed != Some(i) {
-                registry_put(registry, &r.id, r.body.clone());
-                if r.rtype
-                    .eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments")
-                {
-                    *rbac_changed = Some(Instant::now());
-                }
-                if r.rtype.eq_ignore_ascii_case("Microsoft.KeyVault/vaults") {
-                    deleted_vaults.retain(|v| !v.name.eq_ignore_ascii_case(&r.name));
-                }
-            }
+        created.extend(
+            d.resources
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| failed != Some(*i))
+                .map(|(_, r)| {
+                    (
+                        r.rtype.clone(),
+                        r.name.clone(),
+                        r.id.clone(),
+                        r.body.clone(),
+                    )
+                }),
+        );
+    }
+    for (rtype, name, id, body) in created {
+        st.arm.put_resource(&id, body);
+        if rtype.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments") {
+            st.arm.rbac_changed = Some(Instant::now());
+        }
+        if rtype.eq_ignore_ascii_case("Microsoft.KeyVault/vaults") {
+            st.seed
+                .deleted_vaults
+                .retain(|v| !v.name.eq_ignore_ascii_case(&name));
         }
     }
 }
@@ -847,13 +777,13 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
                         app["id"] = json!(id);
                         app["name"] = json!(name);
                         app["type"] = json!("Microsoft.App/containerApps");
-                        registry_put(&mut st.arm.registry, &id, app.clone());
+                        st.arm.put_resource(&id, app.clone());
                         Resp::json(200, &job_view(&app))
                     }
                     Err(r) => r,
                 }
             } else {
-                match registry_get(&st.arm.registry, &id) {
+                match st.arm.resource(&id) {
                     Some(app) => Resp::json(200, &job_view(app)),
                     None => arm_error(
                         404,
@@ -1091,7 +1021,7 @@ fn runtime_view(st: &State, rtype: &str, name: &str, id: &str, body: &Value) -> 
             view["tenantId"] = json!(st.seed.tenant_id);
         }
         "microsoft.containerregistry/registries" => {
-            view["loginServer"] = json!(crate::acr::login_server(st, name));
+            view["loginServer"] = json!(st.login_server(name));
         }
         "microsoft.operationalinsights/workspaces" => {
             view["customerId"] = json!(random_uuid_from(&format!("workspace:{id}")));
@@ -1187,7 +1117,7 @@ fn prepare_at(
         .unwrap_or_default();
     let tenant = st.seed.tenant_id.clone();
     let rg_location = rg
-        .and_then(|rg| registry_get(&st.arm.registry, &scope_path(sub, Some(rg))))
+        .and_then(|rg| st.arm.resource(&scope_path(sub, Some(rg))))
         .and_then(|r| r.get("location").and_then(Value::as_str))
         .map(str::to_string)
         .or_else(|| location.map(str::to_string))
@@ -1446,7 +1376,7 @@ fn put_deployment(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: 
         .resources
         .into_iter()
         .map(|(rtype, rname, id, body)| Planned {
-            existed: registry_get(&st.arm.registry, &id).is_some(),
+            existed: st.arm.resource(&id).is_some(),
             rtype,
             name: rname,
             id,
@@ -1675,7 +1605,7 @@ fn post_what_if(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: &R
     };
     let mut changes = Vec::new();
     for (_, _, id, after) in &p.resources {
-        let change = match registry_get(&st.arm.registry, id) {
+        let change = match st.arm.resource(id) {
             None => json!({"resourceId": id, "changeType": "Create", "after": after}),
             Some(before) => {
                 let d = delta(before, after);
@@ -1760,11 +1690,9 @@ fn job_id(sub: &str, rg: &str, name: &str) -> String {
 
 /// A job as stored, if any.
 pub(crate) fn stored_job(st: &State, rg: &str, name: &str) -> Option<Value> {
-    registry_get(
-        &st.arm.registry,
-        &job_id(&st.seed.subscription_id, rg, name),
-    )
-    .cloned()
+    st.arm
+        .resource(&job_id(&st.seed.subscription_id, rg, name))
+        .cloned()
 }
 
 /// Stores a job (filling in `id`, `name`, `type`, default `location`); returns it.
@@ -1792,7 +1720,7 @@ pub(crate) fn store_job(st: &mut State, rg: &str, name: &str, job: Value) -> Val
         job["properties"] = json!({});
     }
     job.as_object_mut().map(|m| m.remove("systemData"));
-    registry_put(&mut st.arm.registry, &id, job.clone());
+    st.arm.put_resource(&id, job.clone());
     job
 }
 

@@ -804,7 +804,7 @@ impl FakeCloud {
         st.arm
             .deployments
             .iter()
-            .map(arm::Deployment::record)
+            .map(state::Deployment::record)
             .collect()
     }
 
@@ -814,7 +814,7 @@ impl FakeCloud {
             .arm
             .what_ifs
             .iter()
-            .map(arm::WhatIf::record)
+            .map(state::WhatIf::record)
             .collect()
     }
 
@@ -877,7 +877,7 @@ impl FakeCloud {
             .acr
             .runs
             .iter()
-            .map(acr::AcrRun::record)
+            .map(state::AcrRun::record)
             .collect()
     }
 }

@@ -443,7 +443,7 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
                 .arm
                 .deployments
                 .iter()
-                .map(crate::arm::Deployment::record)
+                .map(crate::state::Deployment::record)
                 .collect();
             ok_json(&v)
         }
@@ -452,7 +452,7 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
                 .arm
                 .what_ifs
                 .iter()
-                .map(crate::arm::WhatIf::record)
+                .map(crate::state::WhatIf::record)
                 .collect();
             ok_json(&v)
         }
