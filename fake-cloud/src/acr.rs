@@ -1,10 +1,10 @@
 //! ACR Tasks, the ARM side of `az acr build`: source upload URLs, quick runs (`scheduleRun`)
 //! simulated against the uploaded archive, run status and the run log, kept in Azurite.
 
-use crate::arm::{arm_error, authenticate};
+use crate::arm::authenticate;
 use crate::azurite::{Blobs, INSTALL_HINT};
 use crate::state::{AcrRun, State, lock};
-use crate::util::{Req, Resp, random_hex, random_uuid};
+use crate::util::{Req, Resp, azure_error, random_hex, random_uuid};
 use crate::{AcrRunRecord, ArmRole};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -110,7 +110,7 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
             false,
         ),
         _ => {
-            return arm_error(
+            return azure_error(
                 404,
                 "NotFound",
                 &format!("fake-cloud: no ACR route for {} {}", req.method, req.path),
@@ -124,14 +124,14 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
             Err(r) => return r,
         };
         if req.query_param("api-version").is_none_or(|v| v.is_empty()) {
-            return arm_error(
+            return azure_error(
                 400,
                 "MissingApiVersionParameter",
                 "The api-version query parameter (?api-version=) is required for all requests.",
             );
         }
         if !sub.eq_ignore_ascii_case(&st.seed.subscription_id) {
-            return arm_error(
+            return azure_error(
                 404,
                 "SubscriptionNotFound",
                 &format!("The subscription '{sub}' could not be found."),
@@ -143,7 +143,7 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
             ArmRole::None => false,
         };
         if !allowed {
-            return arm_error(
+            return azure_error(
                 403,
                 "AuthorizationFailed",
                 &format!(
@@ -173,7 +173,7 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
         );
     }
     let Some(blobs) = blobs else {
-        return arm_error(
+        return azure_error(
             503,
             "AzuriteNotRunning",
             &format!(
@@ -194,13 +194,17 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
             );
             Resp::json(200, &json!({"logLink": link}))
         }),
-        _ => Err(arm_error(404, "NotFound", "fake-cloud: no such ACR route")),
+        _ => Err(azure_error(
+            404,
+            "NotFound",
+            "fake-cloud: no such ACR route",
+        )),
     };
     result.unwrap_or_else(|r| r)
 }
 
 fn internal(e: String) -> Resp {
-    arm_error(500, "InternalServerError", &format!("fake-cloud: {e}"))
+    azure_error(500, "InternalServerError", &format!("fake-cloud: {e}"))
 }
 
 fn find_run(shared: &Shared, registry: &str, id: &str) -> Result<AcrRun, Resp> {
@@ -211,7 +215,7 @@ fn find_run(shared: &Shared, registry: &str, id: &str) -> Result<AcrRun, Resp> {
         .find(|r| r.run_id.eq_ignore_ascii_case(id) && r.registry.eq_ignore_ascii_case(registry))
         .cloned()
         .ok_or_else(|| {
-            arm_error(
+            azure_error(
                 404,
                 "ResourceNotFound",
                 &format!("The run '{id}' of registry '{registry}' could not be found."),
@@ -239,7 +243,7 @@ async fn upload_url(blobs: &Blobs) -> Result<Resp, Resp> {
 }
 
 fn bad_request(code: &str, message: &str) -> Resp {
-    arm_error(400, code, message)
+    azure_error(400, code, message)
 }
 
 async fn schedule_run(
