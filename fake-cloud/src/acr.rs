@@ -1,11 +1,11 @@
 //! ACR Tasks, the ARM side of `az acr build`: source upload URLs, quick runs (`scheduleRun`)
 //! simulated against the uploaded archive, run status and the run log, kept in Azurite.
 
-use crate::arm::authenticate;
+use crate::AcrRunRecord;
+use crate::arm::{Action, admit};
 use crate::azurite::{Blobs, INSTALL_HINT};
 use crate::state::{AcrRun, State, lock};
-use crate::util::{Req, Resp, azure_error, random_hex, random_uuid};
-use crate::{AcrRunRecord, ArmRole};
+use crate::util::{Req, Resp, azure_error, random_hex, random_uuid, rfc3339};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -69,9 +69,7 @@ impl AcrRun {
 }
 
 fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    rfc3339(time::OffsetDateTime::now_utc())
 }
 
 /// Whether a path is under `.../providers/Microsoft.ContainerRegistry/registries/{name}`.
@@ -85,7 +83,7 @@ pub(crate) fn is_acr_path(path: &str) -> bool {
         && segs[6].eq_ignore_ascii_case("registries")
 }
 
-/// Handles an ACR route (auth, api-version and role checks as for the other ARM routes).
+/// Handles an ACR route (admitted as the other ARM routes are).
 pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
     let segs = req.segments();
     let (sub, rg, registry) = (segs[1].clone(), segs[3].clone(), segs[7].clone());
@@ -95,20 +93,17 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
     );
     let action = match (req.method.as_str(), rest.as_slice()) {
-        ("GET", []) => ("Microsoft.ContainerRegistry/registries/read", false),
-        ("POST", ["listbuildsourceuploadurl"]) => (
-            "Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action",
-            true,
-        ),
-        ("POST", ["schedulerun"]) => (
-            "Microsoft.ContainerRegistry/registries/scheduleRun/action",
-            true,
-        ),
-        ("GET", ["runs", _]) => ("Microsoft.ContainerRegistry/registries/runs/read", false),
-        ("POST", ["runs", _, "listlogsasurl"]) => (
-            "Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action",
-            false,
-        ),
+        ("GET", []) => Action::read("Microsoft.ContainerRegistry/registries/read"),
+        ("POST", ["listbuildsourceuploadurl"]) => {
+            Action::write("Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action")
+        }
+        ("POST", ["schedulerun"]) => {
+            Action::write("Microsoft.ContainerRegistry/registries/scheduleRun/action")
+        }
+        ("GET", ["runs", _]) => Action::read("Microsoft.ContainerRegistry/registries/runs/read"),
+        ("POST", ["runs", _, "listlogsasurl"]) => {
+            Action::read("Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action")
+        }
         _ => {
             return azure_error(
                 404,
@@ -119,38 +114,8 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
     };
     let blobs = {
         let st = lock(shared);
-        let caller = match authenticate(&st, req) {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-        if req.query_param("api-version").is_none_or(|v| v.is_empty()) {
-            return azure_error(
-                400,
-                "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.",
-            );
-        }
-        if !sub.eq_ignore_ascii_case(&st.seed.subscription_id) {
-            return azure_error(
-                404,
-                "SubscriptionNotFound",
-                &format!("The subscription '{sub}' could not be found."),
-            );
-        }
-        let allowed = match st.arm_role {
-            ArmRole::Contributor => true,
-            ArmRole::Reader => !action.1,
-            ArmRole::None => false,
-        };
-        if !allowed {
-            return azure_error(
-                403,
-                "AuthorizationFailed",
-                &format!(
-                    "The client '{}' with object id '{}' does not have authorization to perform action '{}' over scope '{}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
-                    caller.client_id, st.seed.azure_object_id, action.0, req.path
-                ),
-            );
+        if let Err(refused) = admit(&st, req, &sub, Some(action)) {
+            return refused;
         }
         st.acr.blobs.clone()
     };

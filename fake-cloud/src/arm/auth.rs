@@ -4,7 +4,7 @@
 use super::route::{Kind, Route};
 use crate::ArmRole;
 use crate::state::State;
-use crate::util::{Req, Resp, azure_error, now_unix};
+use crate::util::{Req, Resp, azure_error, now_unix, rfc3339, stable_id};
 use serde_json::{Value, json};
 
 /// An RBAC action (`Microsoft.App/jobs/write`) and whether it writes: a Reader may only read.
@@ -49,13 +49,13 @@ pub(super) fn action(route: &Route) -> Option<Action> {
 }
 
 /// Caller identity from a valid ARM token.
-pub(crate) struct Caller {
+struct Caller {
     pub client_id: String,
 }
 
 /// The caller of a request with a valid ARM token (issued by the fake's Entra, for ARM's
 /// audience, not expired), or the 401 ARM answers.
-pub(crate) fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
+fn authenticate(st: &State, req: &Req) -> Result<Caller, Resp> {
     let unauthorized = |message: &str| {
         azure_error(401, "InvalidAuthenticationToken", message).with_header(
             "www-authenticate",
@@ -181,4 +181,29 @@ pub(super) fn role_assignments(st: &State, req: &Req) -> Resp {
         })
         .collect();
     Resp::json(200, &json!({"value": value}))
+}
+
+/// Records a role assignment of `role` (a role definition GUID) to `principal` on `scope`,
+/// made `age_secs` ago, as a deployment's would be (Key Vault then takes a while to see it).
+pub(crate) fn assign_role(st: &mut State, scope: &str, principal: &str, role: &str, age_secs: i64) {
+    let name = format!("{:032x}", stable_id(&format!("{scope}|{principal}|{role}")));
+    let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
+    let created = rfc3339(time::OffsetDateTime::now_utc() - time::Duration::seconds(age_secs));
+    let definition = format!(
+        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}",
+        st.seed.subscription_id
+    );
+    st.arm.put_resource(
+        &id,
+        json!({
+            "id": id, "name": name, "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {
+                "scope": scope,
+                "principalId": principal,
+                "roleDefinitionId": definition,
+                "createdOn": created,
+            }
+        }),
+    );
+    st.arm.rbac_changed = Some(std::time::Instant::now());
 }

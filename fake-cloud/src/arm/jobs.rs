@@ -151,9 +151,9 @@ pub(super) fn list(st: &State, kind: &str) -> Resp {
 }
 
 /// `GET` of a container app.
-pub(super) fn get_app(st: &State, sub: &str, rg: &str, name: &str) -> Resp {
-    match st.arm.resource(&app_id(sub, rg, name)) {
-        Some(app) => Resp::json(200, &job_view(app)),
+pub(super) fn get_app(st: &State, rg: &str, name: &str) -> Resp {
+    match stored_app(st, rg, name) {
+        Some(app) => Resp::json(200, &job_view(&app)),
         None => azure_error(
             404,
             "ResourceNotFound",
@@ -164,17 +164,31 @@ pub(super) fn get_app(st: &State, sub: &str, rg: &str, name: &str) -> Resp {
     }
 }
 
-/// `PUT` of a container app: stored as sent, with `id`, `name` and `type` filled in.
-pub(super) fn put_app(st: &mut State, sub: &str, rg: &str, name: &str, req: &Req) -> Resp {
+/// A container app as stored, if any.
+pub(crate) fn stored_app(st: &State, rg: &str, name: &str) -> Option<Value> {
+    st.arm
+        .resource(&app_id(&st.seed.subscription_id, rg, name))
+        .cloned()
+}
+
+/// Stores a container app as given, with `id`, `name` and `type` filled in; returns it.
+pub(crate) fn store_app(st: &mut State, sub: &str, rg: &str, name: &str, app: Value) -> Value {
     let id = app_id(sub, rg, name);
+    let mut app = match app {
+        Value::Object(m) => Value::Object(m),
+        _ => json!({}),
+    };
+    app["id"] = json!(id);
+    app["name"] = json!(name);
+    app["type"] = json!("Microsoft.App/containerApps");
+    st.arm.put_resource(&id, app.clone());
+    app
+}
+
+/// `PUT` of a container app.
+pub(super) fn put_app(st: &mut State, sub: &str, rg: &str, name: &str, req: &Req) -> Resp {
     match body_object(req) {
-        Ok(mut app) => {
-            app["id"] = json!(id);
-            app["name"] = json!(name);
-            app["type"] = json!("Microsoft.App/containerApps");
-            st.arm.put_resource(&id, app.clone());
-            Resp::json(200, &job_view(&app))
-        }
+        Ok(app) => Resp::json(200, &job_view(&store_app(st, sub, rg, name, app))),
         Err(r) => r,
     }
 }

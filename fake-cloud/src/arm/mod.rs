@@ -20,9 +20,9 @@ mod subscription;
 mod template;
 mod what_if;
 
-pub(crate) use auth::{admit, authenticate};
+pub(crate) use auth::{Action, admit, assign_role};
 pub(crate) use deployment::settle;
-pub(crate) use jobs::{store_job, stored_job};
+pub(crate) use jobs::{store_app, store_job, stored_app, stored_job};
 pub(crate) use route::undescribed;
 
 use crate::state::State;
@@ -73,11 +73,11 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
         Route::JobStatus { op, .. } => jobs::status(st, req, &op),
         Route::AppList { kind, .. } => jobs::list(st, kind),
         Route::App {
-            sub,
             rg,
             name,
             put: false,
-        } => jobs::get_app(st, &sub, &rg, &name),
+            ..
+        } => jobs::get_app(st, &rg, &name),
         Route::App {
             sub,
             rg,
