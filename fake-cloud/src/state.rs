@@ -67,6 +67,15 @@ impl ArmState {
         })
     }
 
+    /// The resources of type `rtype` (compared case-insensitively), in id order.
+    pub fn of_type<'a>(&'a self, rtype: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.registry.values().filter(move |r| {
+            r.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(rtype))
+        })
+    }
+
     /// Stores a resource, replacing the one whose id differs only in case.
     pub fn put_resource(&mut self, id: &str, v: Value) {
         self.registry.retain(|k, _| !k.eq_ignore_ascii_case(id));

@@ -146,13 +146,7 @@ pub(super) fn role_assignments(st: &State, req: &Req) -> Resp {
         .map(str::to_ascii_lowercase);
     let value: Vec<Value> = st
         .arm
-        .registry
-        .values()
-        .filter(|r| {
-            r.get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments"))
-        })
+        .of_type("Microsoft.Authorization/roleAssignments")
         .filter(|r| {
             principal.as_deref().is_none_or(|p| {
                 r.pointer("/properties/principalId")

@@ -16,16 +16,22 @@ pub(crate) fn stored_job(st: &State, rg: &str, name: &str) -> Option<Value> {
         .cloned()
 }
 
-/// Stores a job (filling in `id`, `name`, `type`, default `location`); returns it.
-pub(crate) fn store_job(st: &mut State, rg: &str, name: &str, job: Value) -> Value {
-    let id = job_id(&st.seed.subscription_id, rg, name);
-    let mut job = match job {
+/// A resource body (an object; anything else counts as `{}`) with its `id`, `name` and `type`.
+fn named(resource: Value, id: &str, name: &str, rtype: &str) -> Value {
+    let mut resource = match resource {
         Value::Object(m) => Value::Object(m),
         _ => json!({}),
     };
-    job["id"] = json!(id);
-    job["name"] = json!(name);
-    job["type"] = json!("Microsoft.App/jobs");
+    resource["id"] = json!(id);
+    resource["name"] = json!(name);
+    resource["type"] = json!(rtype);
+    resource
+}
+
+/// Stores a job (filling in `id`, `name`, `type`, default `location`); returns it.
+pub(crate) fn store_job(st: &mut State, rg: &str, name: &str, job: Value) -> Value {
+    let id = job_id(&st.seed.subscription_id, rg, name);
+    let mut job = named(job, &id, name, "Microsoft.App/jobs");
     if job.get("location").and_then(Value::as_str).is_none() {
         job["location"] = json!("westus");
     }
@@ -136,17 +142,7 @@ pub(super) fn status(st: &State, req: &Req, op: &str) -> Resp {
 
 /// Every resource of type `kind` (`Microsoft.App/jobs` or `Microsoft.App/containerApps`).
 pub(super) fn list(st: &State, kind: &str) -> Resp {
-    let value: Vec<Value> = st
-        .arm
-        .registry
-        .values()
-        .filter(|r| {
-            r.get("type")
-                .and_then(Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case(kind))
-        })
-        .map(job_view)
-        .collect();
+    let value: Vec<Value> = st.arm.of_type(kind).map(job_view).collect();
     Resp::json(200, &json!({"value": value, "nextLink": null}))
 }
 
@@ -174,13 +170,7 @@ pub(crate) fn stored_app(st: &State, rg: &str, name: &str) -> Option<Value> {
 /// Stores a container app as given, with `id`, `name` and `type` filled in; returns it.
 pub(crate) fn store_app(st: &mut State, sub: &str, rg: &str, name: &str, app: Value) -> Value {
     let id = app_id(sub, rg, name);
-    let mut app = match app {
-        Value::Object(m) => Value::Object(m),
-        _ => json!({}),
-    };
-    app["id"] = json!(id);
-    app["name"] = json!(name);
-    app["type"] = json!("Microsoft.App/containerApps");
+    let app = named(app, &id, name, "Microsoft.App/containerApps");
     st.arm.put_resource(&id, app.clone());
     app
 }

@@ -172,6 +172,18 @@ fn prepare_at(
         .map(str::to_string)
         .or_else(|| location.map(str::to_string))
         .unwrap_or_else(|| "westus".into());
+    // What every expression sees but the parameters (filled in as they are known).
+    let no_params = Map::new();
+    let scope = Ctx {
+        params: &no_params,
+        variables: &variables,
+        copy_index: None,
+        subscription_id: sub,
+        tenant_id: &tenant,
+        resource_group: rg,
+        location: &rg_location,
+        depth: 0,
+    };
     let mut params = Map::new();
     let mut echo = Map::new();
     for (name, decl) in &declared {
@@ -182,17 +194,14 @@ fn prepare_at(
                 (None, None) => Value::Null,
             }
         } else if let Some(default) = decl.get("defaultValue") {
-            let ctx = Ctx {
-                params: &params,
-                variables: &variables,
-                copy_index: None,
-                subscription_id: sub,
-                tenant_id: &tenant,
-                resource_group: rg,
-                location: &rg_location,
-                depth: 0,
-            };
-            eval_value(default, &ctx)
+            // Defaults see the parameters declared before them.
+            eval_value(
+                default,
+                &Ctx {
+                    params: &params,
+                    ..scope
+                },
+            )
         } else {
             return Err(invalid_template(&format!(
                 "The value for the template parameter '{name}' at line '1' and column '1' is not provided. Please see https://aka.ms/arm-create-parameter-file for usage details."
@@ -208,13 +217,7 @@ fn prepare_at(
     }
     let ctx = Ctx {
         params: &params,
-        variables: &variables,
-        copy_index: None,
-        subscription_id: sub,
-        tenant_id: &tenant,
-        resource_group: rg,
-        location: &rg_location,
-        depth: 0,
+        ..scope
     };
 
     // Resources (with copy loops and conditions).
