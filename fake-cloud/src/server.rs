@@ -63,6 +63,28 @@ pub(crate) async fn serve(
     }
 }
 
+/// The service a path belongs to (the registry data plane, told apart by host too, is decided
+/// before).
+fn service_of(path: &str) -> Service {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if path == "/_actions/idtoken" {
+        Service::Oidc
+    } else if path == "/metadata/identity/oauth2/token" {
+        Service::Imds
+    } else if segs[0] == "secrets" {
+        // Before Entra's routes: a secret may be named `discovery`.
+        Service::KeyVault
+    } else if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token"
+        || crate::entra::is_discovery(&segs)
+    {
+        Service::Entra
+    } else if segs[0].eq_ignore_ascii_case("subscriptions") {
+        Service::Arm
+    } else {
+        Service::GitHub
+    }
+}
+
 fn auth_kind(st: &State, req: &Req) -> String {
     let Some((scheme, cred)) = req.authorization() else {
         return if req.header("authorization").is_some() {
@@ -134,7 +156,7 @@ async fn handle(
     let service = if registry_data.is_some() {
         Service::Acr
     } else {
-        Service::of_path(&req.path)
+        service_of(&req.path)
     };
     let (at_ms, auth, fault, latency) = {
         let mut st = lock(&shared);
@@ -477,6 +499,19 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn classifies_paths() {
+        assert_eq!(service_of("/_actions/idtoken"), Service::Oidc);
+        assert_eq!(service_of("/abc/oauth2/v2.0/token"), Service::Entra);
+        assert_eq!(service_of("/secrets/x/versions"), Service::KeyVault);
+        assert_eq!(service_of("/app"), Service::GitHub);
+        assert_eq!(service_of("/metadata/identity/oauth2/token"), Service::Imds);
+        assert_eq!(
+            service_of("/subscriptions/x/resourcegroups/y"),
+            Service::Arm
+        );
+    }
 
     #[test]
     fn fault_json_shapes() {

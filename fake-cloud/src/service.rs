@@ -1,4 +1,5 @@
-//! Which fake service a request is for: the name the request log, faults and routing share.
+//! Which fake service a request is for: the name the request log, faults and routing share
+//! (the server decides it from the path and host).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,49 +26,9 @@ pub enum Service {
     Unknown,
 }
 
-impl Service {
-    /// The service a path belongs to (the registry data plane, told apart by host too, is not
-    /// decided here).
-    pub(crate) fn of_path(path: &str) -> Service {
-        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        if path == "/_actions/idtoken" {
-            Service::Oidc
-        } else if path == "/metadata/identity/oauth2/token" {
-            Service::Imds
-        } else if segs[0] == "secrets" {
-            // Before Entra's routes: a secret may be named `discovery`.
-            Service::KeyVault
-        } else if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token"
-            || crate::entra::is_discovery(&segs)
-        {
-            Service::Entra
-        } else if segs[0].eq_ignore_ascii_case("subscriptions") {
-            Service::Arm
-        } else {
-            Service::GitHub
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classifies_paths() {
-        assert_eq!(Service::of_path("/_actions/idtoken"), Service::Oidc);
-        assert_eq!(Service::of_path("/abc/oauth2/v2.0/token"), Service::Entra);
-        assert_eq!(Service::of_path("/secrets/x/versions"), Service::KeyVault);
-        assert_eq!(Service::of_path("/app"), Service::GitHub);
-        assert_eq!(
-            Service::of_path("/metadata/identity/oauth2/token"),
-            Service::Imds
-        );
-        assert_eq!(
-            Service::of_path("/subscriptions/x/resourcegroups/y"),
-            Service::Arm
-        );
-    }
 
     #[test]
     fn serializes_as_the_log_always_named_it() {
