@@ -1,11 +1,11 @@
 //! ACR Tasks, the ARM side of `az acr build`: source upload URLs, quick runs (`scheduleRun`)
 //! simulated against the uploaded archive, run status and the run log, kept in Azurite.
 
-use crate::arm::{arm_error, authenticate};
+use crate::AcrRunRecord;
+use crate::arm::{Action, admit};
 use crate::azurite::{Blobs, INSTALL_HINT};
-use crate::state::{State, lock};
-use crate::util::{Req, Resp, random_hex, random_uuid};
-use crate::{AcrRunRecord, ArmRole};
+use crate::state::{AcrRun, State, lock};
+use crate::util::{Req, Resp, azure_error, random_hex, random_uuid, rfc3339};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -14,34 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Shared = Arc<Mutex<State>>;
-
-/// ACR state: the blob client (when Azurite runs) and the runs.
-#[derive(Default)]
-pub(crate) struct AcrState {
-    pub blobs: Option<Blobs>,
-    pub runs: Vec<AcrRun>,
-    next_run: u64,
-    /// Tags each registry holds (lower-cased registry → `repository:tag` → digest).
-    pub tags: BTreeMap<String, BTreeMap<String, String>>,
-    /// Refresh and access tokens the registries' token service issued.
-    pub data_tokens: Vec<String>,
-}
-
-/// One quick run.
-#[derive(Debug, Clone)]
-pub(crate) struct AcrRun {
-    pub run_id: String,
-    pub registry: String,
-    /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}`.
-    pub base: String,
-    pub request_body: Value,
-    pub status: String,
-    pub create_time: String,
-    pub start_time: Option<String>,
-    pub finish_time: Option<String>,
-    pub output_images: Vec<Value>,
-    pub error: Option<String>,
-}
 
 impl AcrRun {
     pub fn record(&self) -> AcrRunRecord {
@@ -97,9 +69,7 @@ impl AcrRun {
 }
 
 fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    rfc3339(time::OffsetDateTime::now_utc())
 }
 
 /// Whether a path is under `.../providers/Microsoft.ContainerRegistry/registries/{name}`.
@@ -113,7 +83,7 @@ pub(crate) fn is_acr_path(path: &str) -> bool {
         && segs[6].eq_ignore_ascii_case("registries")
 }
 
-/// Handles an ACR route (auth, api-version and role checks as for the other ARM routes).
+/// Handles an ACR route (admitted as the other ARM routes are).
 pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
     let segs = req.segments();
     let (sub, rg, registry) = (segs[1].clone(), segs[3].clone(), segs[7].clone());
@@ -123,22 +93,19 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
         "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}"
     );
     let action = match (req.method.as_str(), rest.as_slice()) {
-        ("GET", []) => ("Microsoft.ContainerRegistry/registries/read", false),
-        ("POST", ["listbuildsourceuploadurl"]) => (
-            "Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action",
-            true,
-        ),
-        ("POST", ["schedulerun"]) => (
-            "Microsoft.ContainerRegistry/registries/scheduleRun/action",
-            true,
-        ),
-        ("GET", ["runs", _]) => ("Microsoft.ContainerRegistry/registries/runs/read", false),
-        ("POST", ["runs", _, "listlogsasurl"]) => (
-            "Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action",
-            false,
-        ),
+        ("GET", []) => Action::read("Microsoft.ContainerRegistry/registries/read"),
+        ("POST", ["listbuildsourceuploadurl"]) => {
+            Action::write("Microsoft.ContainerRegistry/registries/listBuildSourceUploadUrl/action")
+        }
+        ("POST", ["schedulerun"]) => {
+            Action::write("Microsoft.ContainerRegistry/registries/scheduleRun/action")
+        }
+        ("GET", ["runs", _]) => Action::read("Microsoft.ContainerRegistry/registries/runs/read"),
+        ("POST", ["runs", _, "listlogsasurl"]) => {
+            Action::read("Microsoft.ContainerRegistry/registries/runs/listLogSasUrl/action")
+        }
         _ => {
-            return arm_error(
+            return azure_error(
                 404,
                 "NotFound",
                 &format!("fake-cloud: no ACR route for {} {}", req.method, req.path),
@@ -147,43 +114,13 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
     };
     let blobs = {
         let st = lock(shared);
-        let caller = match authenticate(&st, req) {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-        if req.query_param("api-version").is_none_or(|v| v.is_empty()) {
-            return arm_error(
-                400,
-                "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.",
-            );
-        }
-        if !sub.eq_ignore_ascii_case(&st.seed.subscription_id) {
-            return arm_error(
-                404,
-                "SubscriptionNotFound",
-                &format!("The subscription '{sub}' could not be found."),
-            );
-        }
-        let allowed = match st.arm_role {
-            ArmRole::Contributor => true,
-            ArmRole::Reader => !action.1,
-            ArmRole::None => false,
-        };
-        if !allowed {
-            return arm_error(
-                403,
-                "AuthorizationFailed",
-                &format!(
-                    "The client '{}' with object id '{}' does not have authorization to perform action '{}' over scope '{}' or the scope is invalid. If access was recently granted, please refresh your credentials.",
-                    caller.client_id, st.seed.azure_object_id, action.0, req.path
-                ),
-            );
+        if let Err(refused) = admit(&st, req, &sub, Some(action)) {
+            return refused;
         }
         st.acr.blobs.clone()
     };
     if let ("GET", []) = (req.method.as_str(), rest.as_slice()) {
-        let login = login_server(&lock(shared), &registry);
+        let login = lock(shared).login_server(&registry);
         return Resp::json(
             200,
             &json!({
@@ -201,7 +138,7 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
         );
     }
     let Some(blobs) = blobs else {
-        return arm_error(
+        return azure_error(
             503,
             "AzuriteNotRunning",
             &format!(
@@ -222,13 +159,17 @@ pub(crate) async fn handle(shared: &Shared, req: &Req) -> Resp {
             );
             Resp::json(200, &json!({"logLink": link}))
         }),
-        _ => Err(arm_error(404, "NotFound", "fake-cloud: no such ACR route")),
+        _ => Err(azure_error(
+            404,
+            "NotFound",
+            "fake-cloud: no such ACR route",
+        )),
     };
     result.unwrap_or_else(|r| r)
 }
 
 fn internal(e: String) -> Resp {
-    arm_error(500, "InternalServerError", &format!("fake-cloud: {e}"))
+    azure_error(500, "InternalServerError", &format!("fake-cloud: {e}"))
 }
 
 fn find_run(shared: &Shared, registry: &str, id: &str) -> Result<AcrRun, Resp> {
@@ -239,7 +180,7 @@ fn find_run(shared: &Shared, registry: &str, id: &str) -> Result<AcrRun, Resp> {
         .find(|r| r.run_id.eq_ignore_ascii_case(id) && r.registry.eq_ignore_ascii_case(registry))
         .cloned()
         .ok_or_else(|| {
-            arm_error(
+            azure_error(
                 404,
                 "ResourceNotFound",
                 &format!("The run '{id}' of registry '{registry}' could not be found."),
@@ -267,7 +208,7 @@ async fn upload_url(blobs: &Blobs) -> Result<Resp, Resp> {
 }
 
 fn bad_request(code: &str, message: &str) -> Resp {
-    arm_error(400, code, message)
+    azure_error(400, code, message)
 }
 
 async fn schedule_run(
@@ -313,11 +254,7 @@ async fn schedule_run(
         .await
         .map_err(internal)?
         .ok_or_else(invalid_source)?;
-    let run_id = {
-        let mut st = lock(shared);
-        st.acr.next_run += 1;
-        format!("cb{}", st.acr.next_run)
-    };
+    let run_id = lock(shared).acr.next_run_id();
     blobs.create_container("logs").await.map_err(internal)?;
     let log_blob = format!("{run_id}/rawtext.log");
     blobs
@@ -739,19 +676,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The login server the fake reports for `registry`: the production name under
-/// `--public-hosts`, else a path of the listener (`127.0.0.1:PORT/registry/NAME`) that clients
-/// use as they would a host name.
-pub(crate) fn login_server(st: &State, registry: &str) -> String {
-    let registry = registry.to_ascii_lowercase();
-    if st.public_hosts {
-        format!("{registry}.azurecr.io")
-    } else {
-        let host = st.listener_url.trim_start_matches("https://");
-        format!("{host}/registry/{registry}")
-    }
-}
-
 /// The registry a data-plane request is for and the path inside it: `/registry/NAME/…` on the
 /// listener, or any path on `NAME.azurecr.io`.
 pub(crate) fn data_target(host: Option<&str>, path: &str) -> Option<(String, String)> {
@@ -817,7 +741,7 @@ pub(crate) fn handle_data(st: &mut State, registry: &str, path: &str, req: &Req)
                     "repository name not known to registry",
                 );
             };
-            let login = login_server(st, registry);
+            let login = st.login_server(registry);
             match st
                 .acr
                 .tags

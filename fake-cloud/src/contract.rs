@@ -25,6 +25,7 @@
 //!   checked against the operation's final-state schema (`WhatIfOperationResult` for 200, no
 //!   body for 202).
 
+use crate::Service;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -80,28 +81,28 @@ fn split(path: &str) -> Vec<String> {
         .collect()
 }
 
-fn specs() -> &'static [(&'static str, Spec)] {
-    static SPECS: OnceLock<Vec<(&'static str, Spec)>> = OnceLock::new();
+fn specs() -> &'static [(Service, Spec)] {
+    static SPECS: OnceLock<Vec<(Service, Spec)>> = OnceLock::new();
     SPECS.get_or_init(|| {
         vec![
-            ("github", load(GITHUB)),
-            ("keyvault", load(KEYVAULT)),
-            ("arm", load(ARM_DEPLOYMENTS)),
-            ("arm", load(CONTAINERAPPS_JOBS)),
+            (Service::GitHub, load(GITHUB)),
+            (Service::KeyVault, load(KEYVAULT)),
+            (Service::Arm, load(ARM_DEPLOYMENTS)),
+            (Service::Arm, load(CONTAINERAPPS_JOBS)),
         ]
     })
 }
 
 /// Maps a request path to the segments to match, applying service-specific aliases.
 /// `None` means the route is a fake-only extension that is not checked.
-fn normalize(service: &str, method: &str, path: &str) -> Option<Vec<String>> {
+fn normalize(service: Service, method: &str, path: &str) -> Option<Vec<String>> {
     let mut segs: Vec<String> = split(path)
         .into_iter()
         .map(|s| crate::util::percent_decode(&s))
         .collect();
     match service {
-        "keyvault" if method == "GET" && segs.len() == 2 => segs.push(String::new()),
-        "github" => {
+        Service::KeyVault if method == "GET" && segs.len() == 2 => segs.push(String::new()),
+        Service::GitHub => {
             if segs.len() == 3 && segs[0] == "repos" {
                 return None; // GET /repos/{owner}/{repo}: not in the trimmed description
             }
@@ -112,7 +113,7 @@ fn normalize(service: &str, method: &str, path: &str) -> Option<Vec<String>> {
                 segs = v;
             }
         }
-        "arm" => {
+        Service::Arm => {
             let polls = [
                 "operationstatuses",
                 "operationresults",
@@ -149,7 +150,7 @@ fn check_arm_poll(
     let doc = &specs()
         .iter()
         .find(|(s, spec)| {
-            *s == "arm"
+            *s == Service::Arm
                 && spec
                     .doc
                     .pointer("/definitions/WhatIfOperationResult")
@@ -193,7 +194,7 @@ fn find_op<'a>(spec: &'a Spec, method: &str, segs: &[String]) -> Option<&'a Oper
 }
 
 /// The path template (`"GET /secrets/{secret-name}/versions"`) an exchange matches, if any.
-pub fn operation(service: &str, method: &str, path: &str) -> Option<String> {
+pub fn operation(service: Service, method: &str, path: &str) -> Option<String> {
     let segs = normalize(service, method, path)?;
     specs()
         .iter()
@@ -222,7 +223,7 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 
 /// Checks one exchange; returns violation messages (empty if it conforms or is not checked).
 pub fn check(
-    service: &str,
+    service: Service,
     method: &str,
     path: &str,
     query: &str,
@@ -232,12 +233,12 @@ pub fn check(
 ) -> Vec<String> {
     let label = format!("{method} {path}");
     // ARM reads JSON with comments and bare names (what `az` sends); judge the JSON it read.
-    let lenient = (service == "arm")
+    let lenient = (service == Service::Arm)
         .then(|| crate::util::parse_lenient_json(request_body))
         .flatten()
         .map(|v| v.to_string().into_bytes());
     let request_body = lenient.as_deref().unwrap_or(request_body);
-    if service == "arm"
+    if service == Service::Arm
         && let Some(v) = check_arm_poll(method, path, status, response_body)
     {
         return v;
@@ -581,42 +582,47 @@ mod tests {
     #[test]
     fn all_specs_load() {
         for (name, s) in specs() {
-            assert!(!s.ops.is_empty(), "{name} has no operations");
+            assert!(!s.ops.is_empty(), "{name:?} has no operations");
         }
     }
 
     #[test]
     fn matches_paths() {
         assert_eq!(
-            operation("keyvault", "GET", "/secrets/x/versions").as_deref(),
+            operation(Service::KeyVault, "GET", "/secrets/x/versions").as_deref(),
             Some("GET /secrets/{secret-name}/versions")
         );
         assert_eq!(
-            operation("keyvault", "GET", "/secrets/x").as_deref(),
+            operation(Service::KeyVault, "GET", "/secrets/x").as_deref(),
             Some("GET /secrets/{secret-name}/{secret-version}")
         );
         assert_eq!(
-            operation("keyvault", "GET", "/secrets/x/").as_deref(),
+            operation(Service::KeyVault, "GET", "/secrets/x/").as_deref(),
             Some("GET /secrets/{secret-name}/{secret-version}")
         );
         assert_eq!(
-            operation("keyvault", "PUT", "/Secrets/x").as_deref(),
+            operation(Service::KeyVault, "PUT", "/Secrets/x").as_deref(),
             Some("PUT /secrets/{secret-name}")
         );
         assert_eq!(
-            operation("github", "POST", "/app/installations/5/access_tokens").as_deref(),
+            operation(
+                Service::GitHub,
+                "POST",
+                "/app/installations/5/access_tokens"
+            )
+            .as_deref(),
             Some("POST /app/installations/{installation_id}/access_tokens")
         );
         assert_eq!(
             operation(
-                "github",
+                Service::GitHub,
                 "GET",
                 "/repositories/7/environments/prod/variables/X"
             )
             .as_deref(),
             Some("GET /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}")
         );
-        assert_eq!(operation("github", "GET", "/nope"), None);
+        assert_eq!(operation(Service::GitHub, "GET", "/nope"), None);
     }
 
     #[test]
@@ -668,7 +674,7 @@ mod tests {
     fn checks_exchanges() {
         // nextLink null is tolerated in Swagger files; a wrong type is not.
         let v = check(
-            "keyvault",
+            Service::KeyVault,
             "GET",
             "/secrets/a/versions",
             "api-version=7.6",
@@ -678,7 +684,7 @@ mod tests {
         );
         assert!(v.is_empty(), "{v:?}");
         let v = check(
-            "keyvault",
+            Service::KeyVault,
             "PUT",
             "/secrets/x",
             "",
@@ -696,7 +702,7 @@ mod tests {
         );
         // The challenge round trip: no body, 401.
         let v = check(
-            "keyvault",
+            Service::KeyVault,
             "PUT",
             "/secrets/x",
             "api-version=7.6",
@@ -707,7 +713,7 @@ mod tests {
         assert!(v.is_empty(), "{v:?}");
         // GitHub: undeclared 409 is checked against basic-error; 200 for a 201 op is flagged.
         let v = check(
-            "github",
+            Service::GitHub,
             "POST",
             "/repos/o/r/actions/variables",
             "",
@@ -717,7 +723,7 @@ mod tests {
         );
         assert!(v.is_empty(), "{v:?}");
         let v = check(
-            "github",
+            Service::GitHub,
             "POST",
             "/repos/o/r/actions/variables",
             "",
@@ -727,7 +733,7 @@ mod tests {
         );
         assert_eq!(v.len(), 2, "{v:?}");
         assert_eq!(
-            check("github", "GET", "/nope", "", b"", 404, b"{}"),
+            check(Service::GitHub, "GET", "/nope", "", b"", 404, b"{}"),
             vec!["GET /nope: no operation in the API description".to_string()]
         );
     }
@@ -736,7 +742,7 @@ mod tests {
     fn checks_arm_exchanges() {
         let dep = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/d";
         assert_eq!(
-            operation("arm", "GET", dep).as_deref(),
+            operation(Service::Arm, "GET", dep).as_deref(),
             Some(
                 "GET /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/Microsoft.Resources/deployments/{deploymentName}"
             )
@@ -745,7 +751,7 @@ mod tests {
         let failed = br#"{"id":"x","properties":{"provisioningState":"Failed","error":{"code":"DeploymentFailed","message":"m","details":[{"code":"c","message":"m"}]}}}"#;
         assert!(
             check(
-                "arm",
+                Service::Arm,
                 "GET",
                 dep,
                 "api-version=2025-04-01",
@@ -757,18 +763,38 @@ mod tests {
         );
         let bad = br#"{"properties":{"provisioningState":"Nope","error":{"code":1}}}"#;
         assert_eq!(
-            check("arm", "GET", dep, "api-version=2025-04-01", b"", 200, bad).len(),
+            check(
+                Service::Arm,
+                "GET",
+                dep,
+                "api-version=2025-04-01",
+                b"",
+                200,
+                bad
+            )
+            .len(),
             2
         );
         let flat = br#"{"error":{"code":"DeploymentNotFound","message":"m"}}"#;
-        assert!(check("arm", "GET", dep, "api-version=2025-04-01", b"", 404, flat).is_empty());
+        assert!(
+            check(
+                Service::Arm,
+                "GET",
+                dep,
+                "api-version=2025-04-01",
+                b"",
+                404,
+                flat
+            )
+            .is_empty()
+        );
         // Polls: operationStatuses unchecked, What-If results against WhatIfOperationResult.
         let poll =
             "/subscriptions/s/providers/Microsoft.Resources/locations/westus/operationResults/1";
-        assert!(check("arm", "GET", poll, "", b"", 202, b"").is_empty());
+        assert!(check(Service::Arm, "GET", poll, "", b"", 202, b"").is_empty());
         assert_eq!(
             check(
-                "arm",
+                Service::Arm,
                 "GET",
                 poll,
                 "",
@@ -781,11 +807,11 @@ mod tests {
         );
         let status =
             "/subscriptions/s/providers/Microsoft.Resources/deployments/d/operationStatuses/1";
-        assert!(check("arm", "GET", status, "", b"", 200, b"{}").is_empty());
+        assert!(check(Service::Arm, "GET", status, "", b"", 200, b"{}").is_empty());
         // Jobs.
         let job = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/jobs/j";
         let v = check(
-            "arm",
+            Service::Arm,
             "GET",
             job,
             "api-version=2025-07-01",

@@ -248,6 +248,58 @@ fn level(p: Option<&String>) -> u8 {
     }
 }
 
+/// The calling app (App JWT) and its installation that `which` picks, or GitHub's refusal
+/// (401 for the JWT, 404 when no installation matches).
+fn app_installation(
+    st: &State,
+    req: &Req,
+    which: impl Fn(&Installation) -> bool,
+) -> Result<(GithubApp, Installation), Resp> {
+    let app = app_auth(st, req)?;
+    let inst = app.installations.iter().find(|i| which(i)).cloned();
+    inst.map(|inst| (app, inst)).ok_or_else(not_found)
+}
+
+/// The installation token of a request that may use `org`'s self-hosted runners at `needed`
+/// (1 read, 2 write), or GitHub's refusal.
+fn org_runners_token(st: &State, req: &Req, org: &str, needed: u8) -> Result<IssuedToken, Resp> {
+    match token_auth(st, req)? {
+        Actor::Installation(t)
+            if level(t.permissions.get("organization_self_hosted_runners")) >= needed
+                && installation_account_is(st, &t, org) =>
+        {
+            Ok(t)
+        }
+        _ => Err(not_accessible()),
+    }
+}
+
+/// The `page` and `per_page` query parameters of a list request.
+#[derive(Clone, Copy)]
+struct Page {
+    page: usize,
+    per_page: usize,
+}
+
+impl Page {
+    /// The page a request asks for (from 1); `per_page` defaults to `default`, at most `max`.
+    fn of(req: &Req, default: usize, max: usize) -> Page {
+        let number = |name: &str| req.query_param(name).and_then(|p| p.parse::<usize>().ok());
+        Page {
+            page: number("page").unwrap_or(1).max(1),
+            per_page: number("per_page").unwrap_or(default).clamp(1, max),
+        }
+    }
+
+    /// The items on this page.
+    fn of_items<T>(self, items: &[T]) -> impl Iterator<Item = &T> {
+        items
+            .iter()
+            .skip((self.page - 1) * self.per_page)
+            .take(self.per_page)
+    }
+}
+
 pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
     let segs = req.segments();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
@@ -257,38 +309,31 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
             Ok(app) => Resp::json(200, &app_json(&url, &app)),
             Err(e) => e,
         },
-        ("GET", ["app", "installations", id]) => match app_auth(st, req) {
-            Ok(app) => match app.installations.iter().find(|i| id.parse() == Ok(i.id)) {
-                Some(inst) => Resp::json(200, &installation_json(&url, &app, inst)),
-                None => not_found(),
-            },
-            Err(e) => e,
-        },
-        ("POST", ["app", "installations", id, "access_tokens"]) => match app_auth(st, req) {
-            Ok(app) => match app.installations.iter().find(|i| id.parse() == Ok(i.id)) {
-                Some(inst) => access_token(st, req, &app, inst),
-                None => not_found(),
-            },
-            Err(e) => e,
-        },
-        ("GET", ["repos", owner, repo, "installation"]) => match app_auth(st, req) {
-            Ok(app) => {
-                let full = format!("{owner}/{repo}");
-                match app.installations.iter().find(|i| covers_repo(i, &full)) {
-                    Some(inst) => Resp::json(200, &installation_json(&url, &app, inst)),
-                    None => not_found(),
-                }
+        ("GET", ["app", "installations", id]) => {
+            match app_installation(st, req, |i| id.parse() == Ok(i.id)) {
+                Ok((app, inst)) => Resp::json(200, &installation_json(&url, &app, &inst)),
+                Err(e) => e,
             }
-            Err(e) => e,
-        },
+        }
+        ("POST", ["app", "installations", id, "access_tokens"]) => {
+            match app_installation(st, req, |i| id.parse() == Ok(i.id)) {
+                Ok((app, inst)) => access_token(st, req, &app, &inst),
+                Err(e) => e,
+            }
+        }
+        ("GET", ["repos", owner, repo, "installation"]) => {
+            let full = format!("{owner}/{repo}");
+            match app_installation(st, req, |i| covers_repo(i, &full)) {
+                Ok((app, inst)) => Resp::json(200, &installation_json(&url, &app, &inst)),
+                Err(e) => e,
+            }
+        }
         ("GET", ["orgs", org, "installation"]) => {
-            match app_auth(st, req) {
-                Ok(app) => match app.installations.iter().find(|i| {
-                    i.account.eq_ignore_ascii_case(org) && i.account_type == "Organization"
-                }) {
-                    Some(inst) => Resp::json(200, &installation_json(&url, &app, inst)),
-                    None => not_found(),
-                },
+            let org_account = |i: &Installation| {
+                i.account.eq_ignore_ascii_case(org) && i.account_type == "Organization"
+            };
+            match app_installation(st, req, org_account) {
+                Ok((app, inst)) => Resp::json(200, &installation_json(&url, &app, &inst)),
                 Err(e) => e,
             }
         }
@@ -304,11 +349,8 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
         },
         ("GET", ["repos", owner, repo]) => get_repo(st, req, &format!("{owner}/{repo}")),
         ("POST", ["orgs", org, "actions", "runners", "registration-token"]) => {
-            match token_auth(st, req) {
-                Ok(Actor::Installation(t))
-                    if level(t.permissions.get("organization_self_hosted_runners")) >= 2
-                        && installation_account_is(st, &t, org) =>
-                {
+            match org_runners_token(st, req, org, 2) {
+                Ok(_) => {
                     let token = random_alnum(29).to_ascii_uppercase();
                     st.remember_issued(&token);
                     Resp::json(
@@ -316,15 +358,11 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
                         &json!({"token": token, "expires_at": iso(now_unix() + 3600)}),
                     )
                 }
-                Ok(_) => not_accessible(),
                 Err(e) => e,
             }
         }
-        ("GET", ["orgs", org, "actions", "runners"]) => match token_auth(st, req) {
-            Ok(Actor::Installation(t))
-                if level(t.permissions.get("organization_self_hosted_runners")) >= 1
-                    && installation_account_is(st, &t, org) =>
-            {
+        ("GET", ["orgs", org, "actions", "runners"]) => match org_runners_token(st, req, org, 1) {
+            Ok(_) => {
                 let scope = format!("org:{}", org.to_ascii_lowercase());
                 let runners: Vec<Value> = st
                     .runners
@@ -337,19 +375,14 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
                     &json!({"total_count": runners.len(), "runners": runners}),
                 )
             }
-            Ok(_) => not_accessible(),
             Err(e) => e,
         },
         ("POST", ["orgs", org, "actions", "runners", "generate-jitconfig"]) => {
-            match token_auth(st, req) {
-                Ok(Actor::Installation(t))
-                    if level(t.permissions.get("organization_self_hosted_runners")) >= 2
-                        && installation_account_is(st, &t, org) =>
-                {
+            match org_runners_token(st, req, org, 2) {
+                Ok(_) => {
                     let scope = format!("org:{}", org.to_ascii_lowercase());
                     jit_config(st, req, scope)
                 }
-                Ok(_) => not_accessible(),
                 Err(e) => e,
             }
         }
@@ -375,16 +408,12 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
                 Err(e) => e,
             }
         }
-        ("GET", ["orgs", org, "actions", "runner-groups"]) => match token_auth(st, req) {
-            Ok(Actor::Installation(t))
-                if level(t.permissions.get("organization_self_hosted_runners")) >= 1
-                    && installation_account_is(st, &t, org) =>
-            {
-                runner_groups(st, req, org)
+        ("GET", ["orgs", org, "actions", "runner-groups"]) => {
+            match org_runners_token(st, req, org, 1) {
+                Ok(_) => runner_groups(st, req, org),
+                Err(e) => e,
             }
-            Ok(_) => not_accessible(),
-            Err(e) => e,
-        },
+        }
         ("GET", ["rate_limit"]) => match token_auth(st, req) {
             Ok(_) => rate_limit(st),
             Err(e) => e,
@@ -549,20 +578,8 @@ fn runner_groups(st: &State, req: &Req, org: &str) -> Resp {
         name: "Default".into(),
     }];
     groups.extend(st.seed.runner_groups.iter().cloned());
-    let per_page = req
-        .query_param("per_page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let page = req
-        .query_param("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let items: Vec<Value> = groups
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
+    let items: Vec<Value> = Page::of(req, 30, 100)
+        .of_items(&groups)
         .map(|g| {
             json!({
                 "id": g.id,
@@ -583,7 +600,11 @@ fn runner_groups(st: &State, req: &Req, org: &str) -> Resp {
 
 fn rate_limit(st: &State) -> Resp {
     let limit = st.seed.github_rate_limit;
-    let used = st.requests.iter().filter(|r| r.service == "github").count() as u64;
+    let used = st
+        .requests
+        .iter()
+        .filter(|r| r.service == crate::Service::GitHub)
+        .count() as u64;
     let core = json!({
         "limit": limit,
         "remaining": limit.saturating_sub(used),
@@ -610,19 +631,9 @@ fn installation_repositories(st: &mut State, req: &Req, t: &IssuedToken) -> Resp
     } else {
         t.repositories.clone()
     };
-    let per_page = req
-        .query_param("per_page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let page = req
-        .query_param("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
     let url = st.url.clone();
     let mut items = Vec::new();
-    for full in names.iter().skip((page - 1) * per_page).take(per_page) {
+    for full in Page::of(req, 30, 100).of_items(&names) {
         items.push(repository_json(st, &url, full));
     }
     Resp::json(
@@ -880,25 +891,15 @@ fn variables(st: &mut State, req: &Req, scope: &Scope, rest: &[&str]) -> Option<
     let now = iso(now_unix());
     let resp = match (req.method.as_str(), rest) {
         ("GET", []) => {
-            let per_page = req
-                .query_param("per_page")
-                .and_then(|p| p.parse::<usize>().ok())
-                .unwrap_or(10)
-                .clamp(1, 30);
-            let page = req
-                .query_param("page")
-                .and_then(|p| p.parse::<usize>().ok())
-                .unwrap_or(1)
-                .max(1);
+            let asked = Page::of(req, 10, 30);
+            let Page { page, per_page } = asked;
             let all: Vec<Variable> = st
                 .variables
                 .get(&key)
                 .map(|m| m.values().cloned().collect())
                 .unwrap_or_default();
-            let items: Vec<Value> = all
-                .iter()
-                .skip((page - 1) * per_page)
-                .take(per_page)
+            let items: Vec<Value> = asked
+                .of_items(&all)
                 .map(|v| variable_json(st, scope, v))
                 .collect();
             let mut r = Resp::json(200, &json!({"total_count": all.len(), "variables": items}));

@@ -1,20 +1,13 @@
 //! Key Vault secrets (`/secrets/...`); the vault URL is the server URL.
 
 use crate::state::State;
-use crate::util::{Req, Resp, now_unix, random_hex};
+use crate::util::{Req, Resp, azure_error, now_unix, random_hex};
 use crate::{KvRole, SecretVersion};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-fn kv_error(status: u16, code: &str, message: &str) -> Resp {
-    Resp::json(
-        status,
-        &json!({"error": {"code": code, "message": message}}),
-    )
-}
-
 fn unauthorized(st: &State, message: &str) -> Resp {
-    kv_error(401, "Unauthorized", message).with_header(
+    azure_error(401, "Unauthorized", message).with_header(
         "www-authenticate",
         format!(
             "Bearer authorization=\"{}/{}\", resource=\"https://vault.azure.net\"",
@@ -25,7 +18,7 @@ fn unauthorized(st: &State, message: &str) -> Resp {
 }
 
 fn not_found(name: &str) -> Resp {
-    kv_error(
+    azure_error(
         404,
         "SecretNotFound",
         &format!(
@@ -35,7 +28,7 @@ fn not_found(name: &str) -> Resp {
 }
 
 fn bad_parameter(message: &str) -> Resp {
-    kv_error(400, "BadParameter", message)
+    azure_error(400, "BadParameter", message)
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -26,9 +26,12 @@ mod github;
 mod keyvault;
 mod oidc;
 mod server;
+mod service;
 mod state;
 mod tls;
 mod util;
+
+pub use service::Service;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -358,8 +361,8 @@ pub struct LoggedRequest {
     pub path: String,
     /// Raw query string (without `?`).
     pub query: String,
-    /// `github`, `oidc`, `entra`, `imds`, `keyvault`, `arm` or `unknown`.
-    pub service: String,
+    /// The service that served it (`unknown` when no route matched).
+    pub service: Service,
     /// Response status; 0 for a dropped connection.
     pub status: u16,
     /// Authorization scheme and kind, e.g. `Bearer(jwt)`, `token(installation)`, `none`.
@@ -636,61 +639,19 @@ impl FakeCloud {
     /// Assigns `role` (a role definition GUID) to `principal` on `scope`, `age_secs` ago; Key
     /// Vault refuses for `kv_rbac_settle_ms` from now, as after a deployment's assignment.
     pub fn assign_role(&self, scope: &str, principal: &str, role: &str, age_secs: i64) {
-        let mut st = self.state();
-        let name = format!(
-            "{:032x}",
-            crate::util::stable_id(&format!("{scope}|{principal}|{role}"))
-        );
-        let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
-        let created = time::OffsetDateTime::now_utc() - time::Duration::seconds(age_secs);
-        let created = created
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let definition = format!(
-            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}",
-            st.seed.subscription_id
-        );
-        st.arm.registry.insert(
-            id.clone(),
-            serde_json::json!({
-                "id": id, "name": name, "type": "Microsoft.Authorization/roleAssignments",
-                "properties": {
-                    "scope": scope,
-                    "principalId": principal,
-                    "roleDefinitionId": definition,
-                    "createdOn": created,
-                }
-            }),
-        );
-        st.arm.rbac_changed = Some(std::time::Instant::now());
+        arm::assign_role(&mut self.state(), scope, principal, role, age_secs);
     }
 
     /// Stores a container app (`Microsoft.App/containerApps`) in `resource_group`.
     pub fn put_app(&self, resource_group: &str, name: &str, app: serde_json::Value) {
         let mut st = self.state();
-        let id = format!(
-            "/subscriptions/{}/resourceGroups/{resource_group}/providers/Microsoft.App/containerApps/{name}",
-            st.seed.subscription_id
-        );
-        let mut app = app;
-        app["id"] = serde_json::json!(id);
-        app["name"] = serde_json::json!(name);
-        app["type"] = serde_json::json!("Microsoft.App/containerApps");
-        st.arm.registry.insert(id, app);
+        let sub = st.seed.subscription_id.clone();
+        arm::store_app(&mut st, &sub, resource_group, name, app);
     }
 
     /// A container app as stored, if any.
     pub fn app(&self, resource_group: &str, name: &str) -> Option<serde_json::Value> {
-        let st = self.state();
-        let id = format!(
-            "/subscriptions/{}/resourceGroups/{resource_group}/providers/Microsoft.App/containerApps/{name}",
-            st.seed.subscription_id
-        );
-        st.arm
-            .registry
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&id))
-            .map(|(_, v)| v.clone())
+        arm::stored_app(&self.state(), resource_group, name)
     }
 
     /// Makes `registry` hold `repository:tag` (as if a build had pushed it).
@@ -801,7 +762,7 @@ impl FakeCloud {
         st.arm
             .deployments
             .iter()
-            .map(arm::Deployment::record)
+            .map(state::Deployment::record)
             .collect()
     }
 
@@ -811,7 +772,7 @@ impl FakeCloud {
             .arm
             .what_ifs
             .iter()
-            .map(arm::WhatIf::record)
+            .map(state::WhatIf::record)
             .collect()
     }
 
@@ -874,7 +835,7 @@ impl FakeCloud {
             .acr
             .runs
             .iter()
-            .map(acr::AcrRun::record)
+            .map(state::AcrRun::record)
             .collect()
     }
 }

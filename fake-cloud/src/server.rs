@@ -4,7 +4,7 @@ use crate::state::{State, lock};
 use crate::util::{Req, Resp, jwt_payload, now_unix, random_uuid};
 use crate::{
     ArmRole, FailDeployment, Fault, FaultAction, GithubApp, KvRole, LoggedRequest,
-    NewSecretVersion, contract,
+    NewSecretVersion, Service, contract,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -63,24 +63,25 @@ pub(crate) async fn serve(
     }
 }
 
-/// Which fake service a path belongs to.
-pub(crate) fn classify(path: &str) -> &'static str {
+/// The service a path belongs to (the registry data plane, told apart by host too, is decided
+/// before).
+fn service_of(path: &str) -> Service {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if path == "/_actions/idtoken" {
-        "oidc"
+        Service::Oidc
     } else if path == "/metadata/identity/oauth2/token" {
-        "imds"
+        Service::Imds
     } else if segs[0] == "secrets" {
         // Before Entra's routes: a secret may be named `discovery`.
-        "keyvault"
+        Service::KeyVault
     } else if segs.len() == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token"
         || crate::entra::is_discovery(&segs)
     {
-        "entra"
+        Service::Entra
     } else if segs[0].eq_ignore_ascii_case("subscriptions") {
-        "arm"
+        Service::Arm
     } else {
-        "github"
+        Service::GitHub
     }
 }
 
@@ -153,9 +154,9 @@ async fn handle(
 
     let registry_data = crate::acr::data_target(host.as_deref(), &req.path);
     let service = if registry_data.is_some() {
-        "acr"
+        Service::Acr
     } else {
-        classify(&req.path)
+        service_of(&req.path)
     };
     let (at_ms, auth, fault, latency) = {
         let mut st = lock(&shared);
@@ -173,7 +174,7 @@ async fn handle(
     }
 
     // ACR Tasks talk to Azurite, so they run without holding the state lock.
-    let acr = if service == "arm"
+    let acr = if service == Service::Arm
         && !matches!(fault, Some(FaultAction::Drop | FaultAction::Status { .. }))
         && crate::acr::is_acr_path(&req.path)
     {
@@ -191,7 +192,7 @@ async fn handle(
         method: req.method.clone(),
         path: req.path.clone(),
         query: req.query.clone(),
-        service: service.to_string(),
+        service,
         status: 0,
         auth,
         request_body: String::from_utf8_lossy(&req.body).into_owned(),
@@ -236,7 +237,7 @@ async fn handle(
     let resp = decorate(service, resp);
     if check {
         let violations = contract::check(
-            &entry.service,
+            entry.service,
             &req.method,
             &req.path,
             &req.query,
@@ -255,25 +256,32 @@ async fn handle(
 }
 
 /// Runs the service handler; returns the response and whether to contract-check it.
-fn dispatch(st: &mut State, service: &str, req: &Req, entry: &mut LoggedRequest) -> (Resp, bool) {
+fn dispatch(
+    st: &mut State,
+    service: Service,
+    req: &Req,
+    entry: &mut LoggedRequest,
+) -> (Resp, bool) {
     let handled = match service {
-        "oidc" => crate::oidc::handle(st, req),
-        "imds" => crate::entra::handle_imds(st, req),
-        "entra" => crate::entra::handle(st, req),
-        "keyvault" => crate::keyvault::handle(st, req),
-        "arm" => crate::arm::handle(st, req),
-        _ => crate::github::handle(st, req),
+        Service::Oidc => crate::oidc::handle(st, req),
+        Service::Imds => crate::entra::handle_imds(st, req),
+        Service::Entra => crate::entra::handle(st, req),
+        Service::KeyVault => crate::keyvault::handle(st, req),
+        Service::Arm => crate::arm::handle(st, req),
+        Service::GitHub => crate::github::handle(st, req),
+        // The registry data plane is served before dispatch; `Unknown` is what this decides.
+        Service::Acr | Service::Unknown => None,
     };
     match handled {
         Some(r) => {
-            let described = service != "arm" || !crate::arm::undescribed(req);
+            let described = service != Service::Arm || !crate::arm::undescribed(req);
             (
                 r,
-                described && matches!(service, "github" | "keyvault" | "arm"),
+                described && matches!(service, Service::GitHub | Service::KeyVault | Service::Arm),
             )
         }
         None => {
-            entry.service = "unknown".into();
+            entry.service = Service::Unknown;
             let r = Resp::json(
                 404,
                 &json!({"message": format!("fake-cloud: no route for {} {}", req.method, req.path)}),
@@ -284,9 +292,9 @@ fn dispatch(st: &mut State, service: &str, req: &Req, entry: &mut LoggedRequest)
 }
 
 /// Adds service-typical response headers.
-fn decorate(service: &str, mut resp: Resp) -> Resp {
+fn decorate(service: Service, mut resp: Resp) -> Resp {
     match service {
-        "github" => {
+        Service::GitHub => {
             resp.headers.extend([
                 ("x-github-request-id".into(), random_uuid().to_uppercase()),
                 ("x-ratelimit-limit".into(), "5000".into()),
@@ -302,13 +310,10 @@ fn decorate(service: &str, mut resp: Resp) -> Resp {
                 ));
             }
         }
-        "keyvault" => {
+        Service::KeyVault | Service::Entra => {
             resp.headers.push(("x-ms-request-id".into(), random_uuid()));
         }
-        "entra" => {
-            resp.headers.push(("x-ms-request-id".into(), random_uuid()));
-        }
-        "arm" => {
+        Service::Arm => {
             let id = random_uuid();
             resp.headers.extend([
                 ("x-ms-request-id".into(), id.clone()),
@@ -319,13 +324,13 @@ fn decorate(service: &str, mut resp: Resp) -> Resp {
                 ),
             ]);
         }
-        _ => {}
+        Service::Oidc | Service::Imds | Service::Acr | Service::Unknown => {}
     }
     resp
 }
 
 /// A service-typical error body for a status fault.
-fn fault_body(service: &str, status: u16) -> Value {
+fn fault_body(service: Service, status: u16) -> Value {
     let message = match status {
         429 => "Too many requests",
         403 => {
@@ -338,12 +343,12 @@ fn fault_body(service: &str, status: u16) -> Value {
         _ => "Injected fault",
     };
     match service {
-        "github" => json!({
+        Service::GitHub => json!({
             "message": message,
             "documentation_url": "https://docs.github.com/rest",
             "status": status.to_string(),
         }),
-        "entra" | "imds" => json!({
+        Service::Entra | Service::Imds => json!({
             "error": "temporarily_unavailable",
             "error_description": format!("AADSTS50196: {message}"),
             "error_codes": [50196],
@@ -351,10 +356,10 @@ fn fault_body(service: &str, status: u16) -> Value {
             "trace_id": random_uuid(),
             "correlation_id": random_uuid(),
         }),
-        "keyvault" => {
+        Service::KeyVault => {
             json!({"error": {"code": if status == 429 { "Throttled" } else { "InternalServerError" }, "message": message}})
         }
-        _ => {
+        Service::Oidc | Service::Arm | Service::Acr | Service::Unknown => {
             json!({"error": {"code": if status == 429 { "TooManyRequests" } else { "InternalServerError" }, "message": message}})
         }
     }
@@ -460,7 +465,7 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
                 .arm
                 .deployments
                 .iter()
-                .map(crate::arm::Deployment::record)
+                .map(crate::state::Deployment::record)
                 .collect();
             ok_json(&v)
         }
@@ -469,7 +474,7 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
                 .arm
                 .what_ifs
                 .iter()
-                .map(crate::arm::WhatIf::record)
+                .map(crate::state::WhatIf::record)
                 .collect();
             ok_json(&v)
         }
@@ -497,12 +502,15 @@ mod tests {
 
     #[test]
     fn classifies_paths() {
-        assert_eq!(classify("/_actions/idtoken"), "oidc");
-        assert_eq!(classify("/abc/oauth2/v2.0/token"), "entra");
-        assert_eq!(classify("/secrets/x/versions"), "keyvault");
-        assert_eq!(classify("/app"), "github");
-        assert_eq!(classify("/metadata/identity/oauth2/token"), "imds");
-        assert_eq!(classify("/subscriptions/x/resourcegroups/y"), "arm");
+        assert_eq!(service_of("/_actions/idtoken"), Service::Oidc);
+        assert_eq!(service_of("/abc/oauth2/v2.0/token"), Service::Entra);
+        assert_eq!(service_of("/secrets/x/versions"), Service::KeyVault);
+        assert_eq!(service_of("/app"), Service::GitHub);
+        assert_eq!(service_of("/metadata/identity/oauth2/token"), Service::Imds);
+        assert_eq!(
+            service_of("/subscriptions/x/resourcegroups/y"),
+            Service::Arm
+        );
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! Shared mutable state of the fake cloud.
+//! Shared mutable state of the fake cloud: everything it remembers, of every service. The
+//! services' handlers read and change it; it depends on none of them.
 
+use crate::azurite::Blobs;
 use crate::util::{now_unix, random_hex};
 use crate::{
-    ArmRole, Fault, GithubApp, IssuedToken, KvRole, LoggedRequest, NewSecretVersion, SecretVersion,
-    Seed,
+    ArmRole, FailDeployment, Fault, GithubApp, IssuedToken, KvRole, LoggedRequest,
+    NewSecretVersion, SecretVersion, Seed,
 };
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
+use time::OffsetDateTime;
 
 /// An Entra (or IMDS) access token the fake issued.
 #[derive(Debug, Clone)]
@@ -38,6 +42,132 @@ pub(crate) struct Secret {
     pub versions: Vec<SecretVersion>,
 }
 
+/// ARM: deployments, What-Ifs, the resource registry and injected failures.
+#[derive(Default)]
+pub(crate) struct ArmState {
+    pub deployments: Vec<Deployment>,
+    pub what_ifs: Vec<WhatIf>,
+    /// Resource id → resource JSON.
+    pub registry: BTreeMap<String, Value>,
+    pub failures: Vec<FailDeployment>,
+    /// Container Apps job async operation id → job resource id.
+    pub job_ops: BTreeMap<String, String>,
+    /// When a deployment last assigned a role (Key Vault refuses until it settles).
+    pub rbac_changed: Option<Instant>,
+}
+
+impl ArmState {
+    /// A resource of the registry (ids compare case-insensitively, as ARM's do).
+    pub fn resource(&self, id: &str) -> Option<&Value> {
+        self.registry.get(id).or_else(|| {
+            self.registry
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(id))
+                .map(|(_, v)| v)
+        })
+    }
+
+    /// The resources of type `rtype` (compared case-insensitively), in id order.
+    pub fn of_type<'a>(&'a self, rtype: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.registry.values().filter(move |r| {
+            r.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case(rtype))
+        })
+    }
+
+    /// Stores a resource, replacing the one whose id differs only in case.
+    pub fn put_resource(&mut self, id: &str, v: Value) {
+        self.registry.retain(|k, _| !k.eq_ignore_ascii_case(id));
+        self.registry.insert(id.to_string(), v);
+    }
+}
+
+/// One resource a deployment creates.
+pub(crate) struct Planned {
+    pub rtype: String,
+    pub name: String,
+    pub id: String,
+    /// The resource as recorded in the registry.
+    pub body: Value,
+    pub existed: bool,
+    pub op_id: String,
+    pub tracking_id: String,
+    pub service_request_id: String,
+}
+
+/// A deployment (one per accepted PUT), simulated from its creation instant.
+pub(crate) struct Deployment {
+    pub sub: String,
+    pub rg: Option<String>,
+    pub name: String,
+    pub location: Option<String>,
+    pub tags: Option<Value>,
+    pub request_body: Value,
+    pub started: Instant,
+    pub started_at: OffsetDateTime,
+    pub duration_ms: u64,
+    pub async_op: String,
+    pub correlation_id: String,
+    pub template_hash: String,
+    pub mode: String,
+    pub params_echo: Value,
+    pub outputs: Map<String, Value>,
+    pub resources: Vec<Planned>,
+    /// Failing resource index (if any resource), code, message.
+    pub failure: Option<(Option<usize>, String, String)>,
+    /// Whether its resources are in the registry (see `arm::settle`).
+    pub applied: bool,
+}
+
+/// A What-If request.
+pub(crate) struct WhatIf {
+    pub id: String,
+    pub sub: String,
+    pub rg: Option<String>,
+    pub name: String,
+    pub location: String,
+    pub request_body: Value,
+    pub started: Instant,
+    pub changes: Vec<Value>,
+}
+
+/// ACR: the blob client (when Azurite runs), the runs and the registries' contents.
+#[derive(Default)]
+pub(crate) struct AcrState {
+    pub blobs: Option<Blobs>,
+    pub runs: Vec<AcrRun>,
+    next_run: u64,
+    /// Tags each registry holds (lower-cased registry → `repository:tag` → digest).
+    pub tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Refresh and access tokens the registries' token service issued.
+    pub data_tokens: Vec<String>,
+}
+
+impl AcrState {
+    /// A new run id (`cb1`, `cb2`, …).
+    pub fn next_run_id(&mut self) -> String {
+        self.next_run += 1;
+        format!("cb{}", self.next_run)
+    }
+}
+
+/// One ACR Tasks quick run.
+#[derive(Debug, Clone)]
+pub(crate) struct AcrRun {
+    pub run_id: String,
+    pub registry: String,
+    /// `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{registry}`.
+    pub base: String,
+    pub request_body: Value,
+    pub status: String,
+    pub create_time: String,
+    pub start_time: Option<String>,
+    pub finish_time: Option<String>,
+    pub output_images: Vec<Value>,
+    pub error: Option<String>,
+}
+
 /// Everything the fake remembers.
 pub(crate) struct State {
     pub seed: Seed,
@@ -58,9 +188,9 @@ pub(crate) struct State {
     pub kv_role: KvRole,
     pub arm_role: ArmRole,
     /// Deployments, What-Ifs, the resource registry and injected failures.
-    pub arm: crate::arm::ArmState,
+    pub arm: ArmState,
     /// ACR Tasks runs and the Azurite blob client.
-    pub acr: crate::acr::AcrState,
+    pub acr: AcrState,
     /// Key: lower-cased secret name.
     pub secrets: BTreeMap<String, Secret>,
     pub tokens: Vec<IssuedToken>,
@@ -92,6 +222,19 @@ impl State {
         }
     }
 
+    /// The login server the fake reports for `registry`: the production name under
+    /// `public_hosts`, else a path of the listener (`127.0.0.1:PORT/registry/NAME`) that clients
+    /// use as they would a host name.
+    pub fn login_server(&self, registry: &str) -> String {
+        let registry = registry.to_ascii_lowercase();
+        if self.public_hosts {
+            format!("{registry}.azurecr.io")
+        } else {
+            let host = self.listener_url.trim_start_matches("https://");
+            format!("{host}/registry/{registry}")
+        }
+    }
+
     /// Points [`State::url`] at the host a request addressed (with `public_hosts` only).
     pub fn address(&mut self, host: Option<&str>) {
         self.url = match host {
@@ -114,8 +257,8 @@ impl State {
             latency_ms,
             kv_role: KvRole::default(),
             arm_role: ArmRole::default(),
-            arm: crate::arm::ArmState::default(),
-            acr: crate::acr::AcrState::default(),
+            arm: ArmState::default(),
+            acr: AcrState::default(),
             secrets: BTreeMap::new(),
             tokens: Vec::new(),
             entra_tokens: Vec::new(),

@@ -95,6 +95,15 @@ impl Resp {
     }
 }
 
+/// The error body of Azure's REST APIs (ARM, ACR Tasks, Key Vault):
+/// `{"error": {"code", "message"}}`.
+pub(crate) fn azure_error(status: u16, code: &str, message: &str) -> Resp {
+    Resp::json(
+        status,
+        &serde_json::json!({"error": {"code": code, "message": message}}),
+    )
+}
+
 /// Percent-decodes a path segment.
 pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -137,6 +146,12 @@ pub(crate) fn iso(unix: i64) -> String {
         t.minute(),
         t.second()
     )
+}
+
+/// RFC 3339 timestamp, e.g. `2024-01-01T00:00:00.5Z`.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Random alphanumeric string.

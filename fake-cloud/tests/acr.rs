@@ -1,145 +1,19 @@
 //! ACR Tasks against the fake and its Azurite blob server: upload, schedule, poll, stream the log.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use fake_cloud::{AzuriteOptions, FakeCloud, Options, Seed};
+use fake_cloud::{AzuriteOptions, FakeCloud, Options, Seed, Service};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
+mod common;
+use common::{Resp, To, entra_token};
 
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTPS request to `url` (`https://127.0.0.1:PORT/...`), trusting the fake's CA.
+/// One request to `url` (`https://127.0.0.1:PORT/...`: the fake or its Azurite), trusting the
+/// fake's CA.
 fn send(ca: &str, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
-    let rest = url.strip_prefix("https://").unwrap();
-    let (authority, target) = rest.split_at(rest.find('/').unwrap());
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap())
-            .unwrap();
-    let tcp = std::net::TcpStream::connect(authority).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut head = format!(
-        "{method} {target} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    tls.write_all(head.as_bytes()).unwrap();
-    tls.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    let _ = tls.read_to_end(&mut raw);
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    if headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
-    {
-        body = dechunk(&body);
-    }
-    Resp {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&raw[..eol]).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
-        raw = &raw[eol + 2 + size + 2..];
-    }
-    out
-}
-
-fn arm_token(cloud: &FakeCloud) -> String {
-    let seed = cloud.seed();
-    let ca = cloud.ca_pem();
-    let oidc_auth = format!("bearer {}", seed.oidc_request_token);
-    let r = send(
-        &ca,
-        "GET",
-        &format!(
-            "{}/_actions/idtoken?api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange",
-            cloud.url()
-        ),
-        &[("authorization", &oidc_auth)],
-        b"",
-    );
-    let assertion = r.json()["value"].as_str().unwrap().to_string();
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_assertion", &assertion)
-        .append_pair(
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        )
-        .append_pair("client_id", &seed.azure_client_id)
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("scope", "https://management.azure.com/.default")
-        .finish();
-    let r = send(
-        &ca,
-        "POST",
-        &format!("{}/{}/oauth2/v2.0/token", cloud.url(), seed.tenant_id),
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()["access_token"].as_str().unwrap().to_string()
+    let (to, target) = To::url(ca, url);
+    to.send(method, &target, headers, body).unwrap()
 }
 
 fn targz(dockerfile: &str) -> Vec<u8> {
@@ -189,7 +63,7 @@ impl Client<'_> {
     /// Lists an upload URL, uploads `archive`, returns the relative path.
     fn upload(&self, archive: &[u8]) -> String {
         let r = self.arm("POST", "/listBuildSourceUploadUrl", &Value::Null);
-        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
         let upload = v["uploadUrl"].as_str().unwrap();
         assert!(
@@ -206,7 +80,7 @@ impl Client<'_> {
             ],
             archive,
         );
-        assert_eq!(put.status, 201, "{}", put.text());
+        assert_eq!(put.status, 201, "{}", put.body);
         v["relativePath"].as_str().unwrap().to_string()
     }
 
@@ -234,7 +108,7 @@ impl Client<'_> {
             &format!("/runs/{run_id}/listLogSasUrl"),
             &Value::Null,
         );
-        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.status, 200, "{}", r.body);
         let link = r.json()["logLink"].as_str().unwrap().to_string();
         let mut log = Vec::new();
         let mut reads = 0;
@@ -248,8 +122,8 @@ impl Client<'_> {
             if len > log.len() {
                 let range = format!("bytes={}-{}", log.len(), len - 1);
                 let got = send(&self.ca, "GET", &link, &[("x-ms-range", &range)], b"");
-                assert_eq!(got.status, 206, "{}", got.text());
-                log.extend_from_slice(&got.body);
+                assert_eq!(got.status, 206, "{}", got.body);
+                log.extend_from_slice(&got.bytes);
                 reads += 1;
                 continue;
             }
@@ -281,7 +155,10 @@ fn acr_build_uploads_schedules_and_streams_the_log() {
     let client = Client {
         cloud: &cloud,
         ca: cloud.ca_pem(),
-        auth: format!("Bearer {}", arm_token(&cloud)),
+        auth: format!(
+            "Bearer {}",
+            entra_token(&cloud, "localhost", "https://management.azure.com/.default")
+        ),
         base: format!(
             "/subscriptions/{sub}/resourceGroups/rg-runners/providers/Microsoft.ContainerRegistry/registries/myacr"
         ),
@@ -314,14 +191,14 @@ fn acr_build_uploads_schedules_and_streams_the_log() {
     assert_eq!(r.json()["error"]["code"], "InvalidSourceLocation");
 
     let r = client.schedule(&good_path);
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.body);
     let run = r.json();
     let good_id = run["name"].as_str().unwrap().to_string();
     assert_eq!(run["properties"]["status"], "Queued");
     assert_eq!(run["properties"]["runId"], good_id.as_str());
     assert_eq!(run["id"], format!("{}/runs/{good_id}", client.base));
     let r = client.schedule(&bad_path);
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.status, 200, "{}", r.body);
     let bad_id = r.json()["name"].as_str().unwrap().to_string();
 
     // The good run: streamed in several pieces, in order, then Succeeded.
@@ -382,10 +259,9 @@ fn acr_build_uploads_schedules_and_streams_the_log() {
     assert_eq!(runs[0].registry, "myacr");
     assert_eq!(runs[0].request_body["sourceLocation"], good_path.as_str());
     assert!(
-        cloud
-            .requests()
-            .iter()
-            .any(|r| r.service == "arm" && r.path.ends_with("/scheduleRun") && r.status == 200)
+        cloud.requests().iter().any(|r| r.service == Service::Arm
+            && r.path.ends_with("/scheduleRun")
+            && r.status == 200)
     );
     assert!(cloud.contract_violations().is_empty());
     assert!(

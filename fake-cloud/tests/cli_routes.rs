@@ -3,74 +3,16 @@
 //! list, deployment preflight (`…/validate`) and ARM's lenient (JSONC) request bodies.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use fake_cloud::{FakeCloud, Options, Seed};
+use fake_cloud::{FakeCloud, Options, Seed, Service};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+
+mod common;
+use common::{Resp, To, entra_token, handshake};
 
 const API: &str = "?api-version=2025-04-01";
 const KV_HOST: &str = "benchvault.vault.azure.net";
 const ARM_HOST: &str = "management.azure.com";
 const LOGIN_HOST: &str = "login.microsoftonline.com";
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A TLS client trusting only the fake's CA.
-fn client_config(cloud: &FakeCloud) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(cloud.ca_pem().as_bytes()).unwrap())
-        .unwrap();
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    )
-}
-
-fn connect(cloud: &FakeCloud, sni: &str) -> std::io::Result<(rustls::ClientConnection, TcpStream)> {
-    let conn = rustls::ClientConnection::new(
-        client_config(cloud),
-        ServerName::try_from(sni.to_string()).unwrap(),
-    )
-    .unwrap();
-    let port = cloud.url().rsplit(':').next().unwrap().to_string();
-    let tcp = TcpStream::connect(format!("127.0.0.1:{port}"))?;
-    Ok((conn, tcp))
-}
-
-/// Completes a TLS handshake with `sni` as the server name (fails when the certificate does
-/// not name it).
-fn handshake(cloud: &FakeCloud, sni: &str) -> std::io::Result<()> {
-    let (mut conn, mut tcp) = connect(cloud, sni)?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp)?;
-    }
-    Ok(())
-}
 
 /// One HTTP/1.1 request over TLS with `host` as both the server name and the `host` header.
 fn send(
@@ -94,44 +36,9 @@ fn request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> Resp {
-    let (conn, tcp) = connect(cloud, sni).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    tls.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    if let Err(e) = tls.read_to_end(&mut raw) {
-        assert!(!raw.is_empty(), "{method} {target}: {e}");
-    }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("{method} {target}: no response: {text:?}"));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+    To::fake(cloud, sni, host)
+        .send(method, target, headers, body.as_bytes())
+        .unwrap_or_else(|e| panic!("{method} {target}: {e}"))
 }
 
 fn start(public_hosts: bool) -> FakeCloud {
@@ -145,43 +52,6 @@ fn start(public_hosts: bool) -> FakeCloud {
         ..Options::default()
     })
     .unwrap()
-}
-
-/// An Entra access token for `scope` (OIDC token from the Actions issuer, exchanged at the
-/// token endpoint), both requests sent to `host`.
-fn entra_token(cloud: &FakeCloud, host: &str, scope: &str) -> String {
-    let seed = cloud.seed();
-    let oidc_auth = format!("bearer {}", seed.oidc_request_token);
-    let r = send(
-        cloud,
-        host,
-        "GET",
-        "/_actions/idtoken?api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange",
-        &[("authorization", &oidc_auth)],
-        "",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    let assertion = r.json()["value"].as_str().unwrap().to_string();
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_assertion", &assertion)
-        .append_pair(
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        )
-        .append_pair("client_id", &seed.azure_client_id)
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("scope", scope)
-        .finish();
-    let r = send(
-        cloud,
-        host,
-        "POST",
-        &format!("/{}/oauth2/v2.0/token", seed.tenant_id),
-        &[("content-type", "application/x-www-form-urlencoded")],
-        &form,
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["access_token"].as_str().unwrap().to_string()
 }
 
 fn arm_auth(cloud: &FakeCloud) -> String {
@@ -454,7 +324,7 @@ fn openid_configuration_of_the_seeded_tenant() {
         .iter()
         .find(|q| q.path.ends_with("/openid-configuration"))
         .unwrap();
-    assert_eq!(logged.service, "entra");
+    assert_eq!(logged.service, Service::Entra);
 
     // The tenant id is matched case-insensitively; `common` and `organizations` are known.
     let r = send(
@@ -993,5 +863,5 @@ fn a_secret_named_discovery_is_key_vault_s() {
     );
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.header("www-authenticate").is_some());
-    assert_eq!(cloud.requests()[0].service, "keyvault");
+    assert_eq!(cloud.requests()[0].service, Service::KeyVault);
 }

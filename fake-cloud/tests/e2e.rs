@@ -3,99 +3,15 @@
 
 use fake_cloud::{
     ArmRole, FailDeployment, FakeCloud, Fault, FaultAction, GithubApp, Installation, KvRole,
-    NewSecretVersion, Options, Seed,
+    NewSecretVersion, Options, Seed, Service,
 };
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::sync::Arc;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+
+mod common;
+use common::{entra_token, send};
 
 const KEY: &str = include_str!("fixtures/test-app.key");
 const PUB_PKCS1: &str = include_str!("fixtures/test-app.pkcs1.pub");
-
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn send(
-    cloud: &FakeCloud,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<Resp> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(cloud.ca_pem().as_bytes()).unwrap())
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let port = cloud.url().rsplit(':').next().unwrap().to_string();
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
-            .unwrap();
-    let tcp = std::net::TcpStream::connect(format!("127.0.0.1:{port}"))?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut req = format!(
-        "{method} {target} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    tls.write_all(req.as_bytes())?;
-    let mut raw = Vec::new();
-    if let Err(e) = tls.read_to_end(&mut raw)
-        && raw.is_empty()
-    {
-        return Err(e);
-    }
-    if raw.is_empty() {
-        return Err(std::io::Error::other("connection closed without response"));
-    }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(": "))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Ok(Resp {
-        status,
-        headers,
-        body: body.to_string(),
-    })
-}
 
 fn app_jwt(app_id: u64) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -625,41 +541,6 @@ fn admin_api() {
     assert_eq!(reqs[0]["status"], 503);
 }
 
-/// An Entra access token for `scope` (via the OIDC issuer and the token endpoint).
-fn entra_token(cloud: &FakeCloud, scope: &str) -> String {
-    let seed = cloud.seed();
-    let oidc_auth = format!("bearer {}", seed.oidc_request_token);
-    let r = send(
-        cloud,
-        "GET",
-        "/_actions/idtoken?api-version=2.0&audience=api%3A%2F%2FAzureADTokenExchange",
-        &[("authorization", &oidc_auth)],
-        "",
-    )
-    .unwrap();
-    let assertion = r.json()["value"].as_str().unwrap().to_string();
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_assertion", &assertion)
-        .append_pair(
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        )
-        .append_pair("client_id", &seed.azure_client_id)
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("scope", scope)
-        .finish();
-    let r = send(
-        cloud,
-        "POST",
-        &format!("/{}/oauth2/v2.0/token", seed.tenant_id),
-        &[("content-type", "application/x-www-form-urlencoded")],
-        &form,
-    )
-    .unwrap();
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["access_token"].as_str().unwrap().to_string()
-}
-
 fn runner_template() -> Value {
     json!({
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
@@ -720,7 +601,7 @@ fn arm_deployments_what_if_and_jobs() {
     .unwrap();
     let seed = cloud.seed();
     let sub = seed.subscription_id.clone();
-    let token = entra_token(&cloud, &format!("{}/.default", cloud.url()));
+    let token = entra_token(&cloud, "localhost", &format!("{}/.default", cloud.url()));
     let auth = format!("Bearer {token}");
     let h = [
         ("authorization", auth.as_str()),
@@ -752,7 +633,7 @@ fn arm_deployments_what_if_and_jobs() {
     assert_eq!(r.json()["error"]["code"], "InvalidAuthenticationToken");
     let kv = format!(
         "Bearer {}",
-        entra_token(&cloud, "https://vault.azure.net/.default")
+        entra_token(&cloud, "localhost", "https://vault.azure.net/.default")
     );
     let r = send(
         &cloud,
@@ -765,7 +646,7 @@ fn arm_deployments_what_if_and_jobs() {
     assert_eq!(r.status, 401, "{}", r.body);
     let mgmt = format!(
         "Bearer {}",
-        entra_token(&cloud, "https://management.azure.com/.default")
+        entra_token(&cloud, "localhost", "https://management.azure.com/.default")
     );
     let r = send(
         &cloud,
@@ -1077,5 +958,5 @@ fn arm_deployments_what_if_and_jobs() {
     let violations = cloud.contract_violations();
     assert_eq!(violations.len(), 1, "{violations:#?}");
     assert!(violations[0].contains("missing required query parameter 'api-version'"));
-    assert!(cloud.requests().iter().any(|r| r.service == "arm"));
+    assert!(cloud.requests().iter().any(|r| r.service == Service::Arm));
 }

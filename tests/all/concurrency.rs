@@ -1,7 +1,7 @@
 //! What one step does at once, read off the fake cloud's request log (arrival and answer times)
 //! with latency added, so that overlapping requests are told apart from serial ones.
 
-use fake_cloud::{LoggedRequest, Seed};
+use fake_cloud::{LoggedRequest, Seed, Service};
 
 use crate::helpers::*;
 
@@ -45,7 +45,7 @@ fn azure_sign_in_runs_beside_github_and_each_resource_signs_in_once() {
 
     // Both Entra tokens (Key Vault, ARM) are asked for while GitHub still checks the key.
     let github_token = find(&log, |r| r.path.ends_with("/access_tokens"));
-    let entra = find(&log, |r| r.service == "entra");
+    let entra = find(&log, |r| r.service == Service::Entra);
     assert_eq!(github_token.len(), 1, "one installation token per step");
     assert_eq!(entra.len(), 2, "one Entra token per resource: {entra:?}");
     for e in &entra {
@@ -57,7 +57,7 @@ fn azure_sign_in_runs_beside_github_and_each_resource_signs_in_once() {
         );
     }
     // The ARM token was ready before the deployment was sent: no sign-in between the commands.
-    let put = find(&log, |r| r.service == "arm" && r.method == "PUT");
+    let put = find(&log, |r| r.service == Service::Arm && r.method == "PUT");
     assert!(entra.iter().all(|e| e.done_ms <= put[0].at_ms));
     ctx.assert_contract();
 }
@@ -79,7 +79,9 @@ fn the_finished_deployment_and_its_operations_are_read_together() {
     run.assert_ok();
     let log = ctx.fake.requests();
     let deployment = find(&log, |r| {
-        r.service == "arm" && r.method == "GET" && r.path.ends_with("/deployments/runner-jobs")
+        r.service == Service::Arm
+            && r.method == "GET"
+            && r.path.ends_with("/deployments/runner-jobs")
     });
     let operations = find(&log, |r| r.path.ends_with("/operations"));
     assert_eq!(deployment.len(), 1, "{deployment:?}");

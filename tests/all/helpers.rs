@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fake_cloud::{FakeCloud, GithubApp, Installation, Options, Seed};
+use fake_cloud::{FakeCloud, GithubApp, Installation, Options, Seed, Service};
 
 pub const APP_ID: u64 = 12345;
 pub const INSTALLATION_ID: u64 = 777;
@@ -211,7 +211,9 @@ impl TestContext {
         self.fake
             .requests()
             .into_iter()
-            .filter(|r| r.service == "keyvault" && (r.method == "PUT" || r.method == "PATCH"))
+            .filter(|r| {
+                r.service == Service::KeyVault && (r.method == "PUT" || r.method == "PATCH")
+            })
             .map(|r| format!("{} {}", r.method, r.path))
             .collect()
     }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fake_cloud::{Fault, FaultAction, KvRole, NewSecretVersion};
+use fake_cloud::{Fault, FaultAction, KvRole, NewSecretVersion, Service};
 
 use crate::helpers::*;
 
@@ -245,7 +245,7 @@ fn throttling_and_unavailability_are_retried() {
         .fake
         .requests()
         .iter()
-        .filter(|r| r.method == "PUT" && r.service == "keyvault" && r.status != 401)
+        .filter(|r| r.method == "PUT" && r.service == Service::KeyVault && r.status != 401)
         .map(|r| r.status)
         .collect();
     assert_eq!(puts, vec![429, 503, 200]);
@@ -420,7 +420,7 @@ fn an_unchanged_key_is_recognised_from_the_version_list_without_reading_the_valu
     assert_eq!(run.output("rotated"), "false");
     let vault: Vec<String> = ctx.fake.requests()[before..]
         .iter()
-        .filter(|r| r.service == "keyvault")
+        .filter(|r| r.service == Service::KeyVault)
         .map(|r| format!("{} {} {}", r.method, r.path, r.status))
         .collect();
     // The version list (its first try meets the challenge); the value is never fetched.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fake_cloud::{Fault, FaultAction, Seed};
+use fake_cloud::{Fault, FaultAction, Seed, Service};
 
 use crate::helpers::*;
 
@@ -30,7 +30,7 @@ fn writes(ctx: &TestContext) -> Vec<String> {
         .requests()
         .iter()
         .filter(|r| {
-            r.service == "github"
+            r.service == Service::GitHub
                 && (r.method == "POST" || r.method == "PATCH")
                 && r.path.contains("variables")
         })
@@ -320,7 +320,7 @@ fn a_bad_variables_scope_stops_the_step_before_rotate_key_and_deploy_send_anythi
         .fake
         .requests()
         .iter()
-        .map(|r| format!("{} {} {}", r.service, r.method, r.path))
+        .map(|r| format!("{:?} {} {}", r.service, r.method, r.path))
         .collect();
     assert!(
         sent.is_empty(),

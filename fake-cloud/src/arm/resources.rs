@@ -1,8 +1,10 @@
 //! What ARM's resource providers refuse in a deployment's resources: a Container Apps Job that
 //! does not match the `Job` definition of the official Microsoft.App description, or that the
 //! Container Apps service itself would reject (CPU/memory combination, init container CPU,
-//! references to secrets, volumes and identities that are not there).
+//! references to secrets, volumes and identities that are not there), and a Key Vault created
+//! under the name of a soft-deleted one.
 
+use crate::DeletedVault;
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -137,4 +139,34 @@ pub(crate) fn problem(rtype: &str, body: &Value) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// A vault created under the name of a soft-deleted one without `createMode: recover`.
+pub(crate) fn soft_deleted_conflict(
+    deleted_vaults: &[DeletedVault],
+    rtype: &str,
+    name: &str,
+    body: &Value,
+) -> Option<(String, String)> {
+    if !rtype.eq_ignore_ascii_case("Microsoft.KeyVault/vaults") {
+        return None;
+    }
+    let deleted = deleted_vaults
+        .iter()
+        .any(|v| v.name.eq_ignore_ascii_case(name));
+    let recover = body
+        .pointer("/properties/createMode")
+        .and_then(Value::as_str)
+        == Some("recover");
+    match (deleted, recover) {
+        (true, false) => Some((
+            "ConflictError".into(),
+            "A vault with the same name already exists in deleted state. You need to either recover or purge existing key vault.".into(),
+        )),
+        (false, true) => Some((
+            "NotFound".into(),
+            format!("The deleted vault '{name}' was not found and cannot be recovered."),
+        )),
+        _ => None,
+    }
 }
