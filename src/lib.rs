@@ -51,13 +51,13 @@ pub async fn run(inputs: Inputs, ctx: RunContext) -> Result<()> {
     // The raw inputs, secrets included, are not needed past the plan.
     drop(inputs);
     let http = http::Http::from_env(http::RetryPolicy::default())?;
-    let session = Session::new(&plan, http, rt);
+    let session = Session::new(plan.session_options(), http, rt);
     if plan.dry_run {
         say!("dry-run: reading everything, writing nothing");
     }
     let work = run_commands(&session, &plan);
     // The Azure sign-in runs beside the commands and is dropped when they are done.
-    let warm = session.prewarm(&plan);
+    let warm = session.prewarm(plan.sign_in_ahead());
     tokio::pin!(work, warm);
     let mut warming = true;
     let result = loop {

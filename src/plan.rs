@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::azure::AzureConfig;
 use crate::azure::arm::JobRef;
 use crate::azure::arm::deployments::Scope;
 use crate::azure::auth::{AuthMethod, AzureIdentity, Cloud};
@@ -15,9 +16,11 @@ use crate::cli::{Command, Inputs};
 use crate::commands::build_image::{self, VersionWanted};
 use crate::commands::{deploy, prerequisites, rotate_key, set_variables};
 use crate::error::{Error, Result};
+use crate::github::GitHubConfig;
 use crate::key::AppKey;
 use crate::runtime::Runtime;
 use crate::secret::Secret;
+use crate::session;
 use crate::templates::{Builtin, ParameterInput, Template};
 
 /// What the runner tells every step through its environment (`GITHUB_*`).
@@ -61,36 +64,6 @@ impl RunContext {
     }
 }
 
-/// The GitHub side of the step: where, and as whom.
-#[derive(Debug)]
-pub struct GitHubPlan {
-    /// `github-api-url`, else `GITHUB_API_URL`, else api.github.com.
-    pub api_url: String,
-    /// Whether the API URL was given (input or runner), not defaulted.
-    pub api_url_given: bool,
-    /// `owner`, else the repository's owner.
-    pub owner: Option<String>,
-    /// `repository` (`owner/name`), else `GITHUB_REPOSITORY`.
-    pub repository: Option<String>,
-    /// `app-id`: the App's id or client id.
-    pub app_id: Option<String>,
-    /// `private-key`, parsed.
-    pub key: Option<Arc<AppKey>>,
-    /// `installation-id`.
-    pub installation_id: Option<u64>,
-    /// `github-token`.
-    pub token: Option<Arc<Secret>>,
-}
-
-/// The Azure side of the step.
-#[derive(Debug, Clone)]
-pub struct AzurePlan {
-    /// Who signs in, how, in which cloud.
-    pub identity: AzureIdentity,
-    /// `azure-subscription-id`.
-    pub subscription: Option<String>,
-}
-
 /// The whole step, checked.
 #[derive(Debug)]
 pub struct Plan {
@@ -101,9 +74,9 @@ pub struct Plan {
     /// `skip-token-revoke`.
     pub skip_revoke: bool,
     /// GitHub.
-    pub github: GitHubPlan,
+    pub github: GitHubConfig,
     /// Azure (`None` when no command of the step reaches Azure).
-    pub azure: Option<AzurePlan>,
+    pub azure: Option<AzureConfig>,
     /// `rotate-key`.
     pub rotate: Option<rotate_key::Request>,
     /// `build-image`.
@@ -117,6 +90,29 @@ pub struct Plan {
     pub token_permissions: BTreeMap<String, String>,
     /// The run's URL.
     pub run_url: String,
+}
+
+impl Plan {
+    /// What the step's session is for.
+    pub fn session_options(&self) -> session::Options {
+        session::Options {
+            dry_run: self.dry_run,
+            skip_revoke: self.skip_revoke,
+            api_url: self.github.api_url.clone(),
+            azure: self.azure.clone(),
+            token_permissions: self.token_permissions.clone(),
+        }
+    }
+
+    /// The Azure tokens the commands will ask for.
+    pub fn sign_in_ahead(&self) -> session::SignInAhead {
+        session::SignInAhead {
+            vault: self.rotate.is_some(),
+            arm: self.deploy.is_some()
+                || self.build.is_some()
+                || self.rotate.as_ref().is_some_and(|r| r.reaches_arm()),
+        }
+    }
 }
 
 fn given(value: &Option<String>) -> Option<String> {
@@ -180,7 +176,7 @@ fn github_plan(
     ctx: &RunContext,
     rotating: bool,
     rt: &Runtime,
-) -> Result<(GitHubPlan, Option<Secret>)> {
+) -> Result<(GitHubConfig, Option<Secret>)> {
     let repository = given(&i.repository).or_else(|| ctx.repository.clone());
     if let Some(r) = &repository {
         let mut parts = r.split('/');
@@ -227,7 +223,7 @@ fn github_plan(
         Some(raw) => (Some(Arc::new(AppKey::parse(&raw)?)), None),
         None => (None, None),
     };
-    let plan = GitHubPlan {
+    let plan = GitHubConfig {
         api_url,
         api_url_given: api_given.is_some(),
         owner,
@@ -240,14 +236,14 @@ fn github_plan(
     Ok((plan, pem))
 }
 
-fn azure_plan(i: &Inputs, ctx: &RunContext) -> Result<AzurePlan> {
+fn azure_plan(i: &Inputs, ctx: &RunContext) -> Result<AzureConfig> {
     let cloud = Cloud::resolve(
         given(&i.azure_environment).as_deref(),
         given(&i.azure_authority_host).as_deref(),
         given(&i.azure_resource_manager_url).as_deref(),
         given(&i.azure_audience).as_deref(),
     )?;
-    Ok(AzurePlan {
+    Ok(AzureConfig {
         identity: AzureIdentity {
             method: AuthMethod::parse(given(&i.azure_auth).as_deref(), ctx.on_runner)?,
             client_id: given(&i.azure_client_id),
@@ -260,9 +256,9 @@ fn azure_plan(i: &Inputs, ctx: &RunContext) -> Result<AzurePlan> {
 
 fn rotate_request(
     i: &Inputs,
-    github: &GitHubPlan,
+    github: &GitHubConfig,
     pem: Option<Secret>,
-    azure: Option<&AzurePlan>,
+    azure: Option<&AzureConfig>,
 ) -> Result<rotate_key::Request> {
     let (Some(key), Some(pem)) = (github.key.clone(), pem) else {
         return Err(Error::input(
@@ -424,7 +420,7 @@ fn build_request(i: &Inputs) -> Result<build_image::Request> {
     })
 }
 
-fn deploy_request(i: &Inputs, github: &GitHubPlan) -> Result<deploy::Request> {
+fn deploy_request(i: &Inputs, github: &GitHubConfig) -> Result<deploy::Request> {
     let template_name = given(&i.template).unwrap_or_else(|| "builtin:runner-jobs".to_string());
     let template = Template::load(&template_name)?;
     let scope = deploy_scope(i, &template)?;

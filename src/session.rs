@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 use azure_core::credentials::{AccessToken, TokenCredential};
 use tokio::sync::OnceCell;
 
+use crate::azure::AzureConfig;
 use crate::azure::arm::Arm;
 use crate::azure::auth::{self, AuthMethod, Cloud};
 use crate::azure::keyvault::{KeyVault, vault_url};
-use crate::cli::Command;
 use crate::error::{Error, Result};
 use crate::github::{GitHub, Installation, InstallationToken};
 use crate::http::Http;
-use crate::plan::{AzurePlan, Plan};
 use crate::runtime::Runtime;
 use crate::secret::Secret;
 
@@ -55,6 +54,30 @@ struct InstallationTarget {
     repository: Option<String>,
 }
 
+/// What a session is for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `dry-run`.
+    pub dry_run: bool,
+    /// `skip-token-revoke`.
+    pub skip_revoke: bool,
+    /// The GitHub API URL.
+    pub api_url: String,
+    /// The Azure side, when a command reaches Azure.
+    pub azure: Option<AzureConfig>,
+    /// The permissions of the step's installation token.
+    pub token_permissions: BTreeMap<String, String>,
+}
+
+/// Which Azure tokens are worth fetching ahead of the commands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignInAhead {
+    /// A Key Vault token.
+    pub vault: bool,
+    /// An Azure Resource Manager token.
+    pub arm: bool,
+}
+
 /// The step's clients and caches.
 pub struct Session {
     /// The runner side: log, masks, outputs, summary.
@@ -67,7 +90,7 @@ pub struct Session {
     pub token_permissions: BTreeMap<String, String>,
     skip_revoke: bool,
     api_url: String,
-    azure: Option<AzurePlan>,
+    azure: Option<AzureConfig>,
     github: OnceCell<GitHub>,
     arm_credential: OnceCell<Arc<dyn TokenCredential>>,
     vault_credential: OnceCell<Arc<dyn TokenCredential>>,
@@ -81,16 +104,16 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for `plan`; nothing is sent until a command asks for a client.
-    pub fn new(plan: &Plan, http: Arc<Http>, rt: &'static Runtime) -> Session {
+    /// A session; nothing is sent until a command asks for a client.
+    pub fn new(options: Options, http: Arc<Http>, rt: &'static Runtime) -> Session {
         Session {
             rt,
             http,
-            dry_run: plan.dry_run,
-            token_permissions: plan.token_permissions.clone(),
-            skip_revoke: plan.skip_revoke,
-            api_url: plan.github.api_url.clone(),
-            azure: plan.azure.clone(),
+            dry_run: options.dry_run,
+            token_permissions: options.token_permissions,
+            skip_revoke: options.skip_revoke,
+            api_url: options.api_url,
+            azure: options.azure,
             github: OnceCell::new(),
             arm_credential: OnceCell::new(),
             vault_credential: OnceCell::new(),
@@ -112,7 +135,7 @@ impl Session {
             .await
     }
 
-    fn azure_plan(&self) -> Result<&AzurePlan> {
+    fn azure_plan(&self) -> Result<&AzureConfig> {
         self.azure.as_ref().ok_or_else(|| Error::Unexpected {
             service: "Azure",
             detail: "a command reached Azure that the plan did not expect to".into(),
@@ -269,16 +292,11 @@ impl Session {
     /// the sign-in round trips with GitHub's. Failures are left for the command that needs the
     /// token to meet and report. It waits for the first command to reach out: a step whose
     /// inputs are refused sends nothing.
-    pub async fn prewarm(&self, plan: &Plan) {
+    pub async fn prewarm(&self, ahead: SignInAhead) {
         let Some(azure) = &self.azure else {
             return;
         };
-        let needs_vault = plan.commands.contains(&Command::RotateKey);
-        let needs_arm = plan
-            .commands
-            .iter()
-            .any(|c| matches!(c, Command::Deploy | Command::BuildImage))
-            || plan.rotate.as_ref().is_some_and(|r| r.reaches_arm());
+        let (needs_vault, needs_arm) = (ahead.vault, ahead.arm);
         // The Azure CLI credential keeps no cache: asking ahead would only run `az` twice.
         if azure.identity.method == AuthMethod::Cli || (!needs_vault && !needs_arm) {
             return;

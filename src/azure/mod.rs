@@ -6,3 +6,12 @@ pub mod acr;
 pub mod arm;
 pub mod auth;
 pub mod keyvault;
+
+/// The Azure side of the step.
+#[derive(Debug, Clone)]
+pub struct AzureConfig {
+    /// Who signs in, how, in which cloud.
+    pub identity: auth::AzureIdentity,
+    /// `azure-subscription-id`.
+    pub subscription: Option<String>,
+}

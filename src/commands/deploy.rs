@@ -203,7 +203,14 @@ async fn succeeded(
         .outputs
         .push(("deployment-id".to_string(), id.to_string()));
     if req.template.builtin == Some(Builtin::Prerequisites) {
-        super::prerequisites::wait_for_new_vault(session, &outcome.deployment_outputs).await?;
+        let outputs = &outcome.deployment_outputs;
+        let output = |name: &str| {
+            outputs
+                .iter()
+                .find(|o| o.name == name)
+                .map(|o| o.value.as_str())
+        };
+        super::prerequisites::wait_for_new_vault(session, output).await?;
     }
     session.rt.summary(&format!(
         "### deploy {}\n\n{}\n",

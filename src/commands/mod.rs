@@ -13,7 +13,7 @@ pub mod settle;
 
 use std::collections::BTreeMap;
 
-use crate::plan::GitHubPlan;
+use crate::github::GitHubConfig;
 
 /// What the commands of the step produced so far, for the ones after them.
 #[derive(Debug, Default)]
@@ -40,7 +40,7 @@ impl Earlier {
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     /// The GitHub side: App, key, installation, owner, repository.
-    pub github: &'a GitHubPlan,
+    pub github: &'a GitHubConfig,
     /// The permissions of the step's installation token.
     pub token_permissions: &'a BTreeMap<String, String>,
     /// The earlier commands' outcomes.

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::deploy::DeploymentOutput;
 use crate::azure::arm::deployments::Scope;
 use crate::azure::arm::vaults::DeletedVaults;
 use crate::error::{Error, Result};
@@ -152,18 +151,15 @@ async fn recover_vault(
 }
 
 /// After `builtin:prerequisites`: holds the deploy until the vault it made answers the
-/// deploying principal (see [`wait_for_vault`]).
-pub async fn wait_for_new_vault(session: &Session, outputs: &[DeploymentOutput]) -> Result<()> {
-    let value = |name: &str| {
-        outputs
-            .iter()
-            .find(|o| o.name == name)
-            .map(|o| o.value.as_str())
-    };
-    let Some(vault) = value("keyVaultUri") else {
+/// deploying principal (bounded; a vault behind a private endpoint is left with a warning). `output` reads a deployment output.
+pub async fn wait_for_new_vault<'a>(
+    session: &Session,
+    output: impl Fn(&str) -> Option<&'a str>,
+) -> Result<()> {
+    let Some(vault) = output("keyVaultUri") else {
         return Ok(());
     };
-    let secret = value("gitHubAppKeySecretUri")
+    let secret = output("gitHubAppKeySecretUri")
         .and_then(|u| u.rsplit('/').next())
         .unwrap_or("github-app-key");
     wait_for_vault(session, vault, secret).await

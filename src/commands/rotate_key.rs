@@ -13,9 +13,9 @@ use crate::azure::arm::JobRef;
 use crate::azure::arm::jobs::Switch;
 use crate::azure::keyvault::{KeyVault, Latest, VersionInfo, newest};
 use crate::error::{Error, Result};
+use crate::github::GitHubConfig;
 use crate::github::Installation;
 use crate::key::{AppKey, fingerprint_of};
-use crate::plan::GitHubPlan;
 use crate::runtime::markdown_table;
 use crate::say;
 use crate::secret::Secret;
@@ -134,7 +134,7 @@ impl Done {
 pub async fn run(
     session: &Session,
     req: &Request,
-    github: &GitHubPlan,
+    github: &GitHubConfig,
     token_permissions: &BTreeMap<String, String>,
     run_url: &str,
 ) -> Result<Outcome> {
@@ -180,7 +180,7 @@ pub async fn run(
 async fn read(
     session: &Session,
     req: &Request,
-    github: &GitHubPlan,
+    github: &GitHubConfig,
     token_permissions: &BTreeMap<String, String>,
 ) -> Result<(Option<AppFacts>, KeyVault, Live, Vec<VersionInfo>)> {
     let github_side = async {
@@ -561,7 +561,7 @@ async fn read_vault(
 async fn verify(
     session: &Session,
     req: &Request,
-    github: &GitHubPlan,
+    github: &GitHubConfig,
     token_permissions: &BTreeMap<String, String>,
 ) -> Result<AppFacts> {
     let app_id = github.app_id.clone().unwrap_or_default();

@@ -14,10 +14,10 @@ use futures::StreamExt as _;
 use super::{Context, Earlier};
 use crate::cli::Inputs;
 use crate::error::{Error, Result};
+use crate::github::GitHubConfig;
 use crate::github::variables::{Target, Visibility, WriteOutcome};
 use crate::github::{GitHub, InstallationToken, Variable};
 use crate::key::AppKey;
-use crate::plan::GitHubPlan;
 use crate::runtime::markdown_table;
 use crate::say;
 use crate::secret::Secret;
@@ -188,7 +188,7 @@ impl Request {
     /// Checks every `set-variables` input (scope, environment, visibility, the shape and names of
     /// `variables`, `export-outputs`, and the credentials: `github-token`, else `app-id`,
     /// `private-key` and `installation-id`) without sending a request.
-    pub fn from_inputs(i: &Inputs, github: &GitHubPlan) -> Result<Request> {
+    pub fn from_inputs(i: &Inputs, github: &GitHubConfig) -> Result<Request> {
         let scope = scope(i, github)?;
         let given = match Inputs::text(&i.variables) {
             Some(text) => parse_given(&text)?,
@@ -498,7 +498,7 @@ fn lacks_permission(e: Error, scope: &Scope) -> Error {
     }
 }
 
-fn scope(i: &Inputs, github: &GitHubPlan) -> Result<Scope> {
+fn scope(i: &Inputs, github: &GitHubConfig) -> Result<Scope> {
     let repository = || github.repository.clone();
     let kind = Inputs::text(&i.variables_scope).unwrap_or_else(|| "repository".into());
     Ok(match kind.as_str() {
@@ -531,7 +531,7 @@ fn scope(i: &Inputs, github: &GitHubPlan) -> Result<Scope> {
     })
 }
 
-fn organization_scope(i: &Inputs, github: &GitHubPlan) -> Result<Scope> {
+fn organization_scope(i: &Inputs, github: &GitHubConfig) -> Result<Scope> {
     let text = Inputs::text(&i.variables_visibility).unwrap_or_else(|| "private".into());
     let Some(visibility) = Visibility::parse(&text) else {
         return Err(Error::input(
@@ -560,7 +560,7 @@ fn organization_scope(i: &Inputs, github: &GitHubPlan) -> Result<Scope> {
 }
 
 /// `github-token`, else the App: `app-id`, `private-key` and `installation-id`.
-fn credentials(github: &GitHubPlan) -> Result<Credentials> {
+fn credentials(github: &GitHubConfig) -> Result<Credentials> {
     if let Some(t) = &github.token {
         return Ok(Credentials::Token(t.clone()));
     }

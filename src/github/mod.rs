@@ -26,6 +26,27 @@ pub use models::{
     Account, AppInfo, Installation, InstallationToken, JitConfig, RateLimit, Variable,
 };
 
+/// The GitHub side of the step: where, and as whom.
+#[derive(Debug)]
+pub struct GitHubConfig {
+    /// `github-api-url`, else `GITHUB_API_URL`, else api.github.com.
+    pub api_url: String,
+    /// Whether the API URL was given (input or runner), not defaulted.
+    pub api_url_given: bool,
+    /// `owner`, else the repository's owner.
+    pub owner: Option<String>,
+    /// `repository` (`owner/name`), else `GITHUB_REPOSITORY`.
+    pub repository: Option<String>,
+    /// `app-id`: the App's id or client id.
+    pub app_id: Option<String>,
+    /// `private-key`, parsed.
+    pub key: Option<std::sync::Arc<crate::key::AppKey>>,
+    /// `installation-id`.
+    pub installation_id: Option<u64>,
+    /// `github-token`.
+    pub token: Option<std::sync::Arc<crate::secret::Secret>>,
+}
+
 /// How a request authenticates.
 #[derive(Clone, Copy)]
 pub enum Auth<'a> {
