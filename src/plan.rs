@@ -50,8 +50,9 @@ impl RunContext {
             api_url: var("GITHUB_API_URL"),
             server_url: var("GITHUB_SERVER_URL"),
             run_id: var("GITHUB_RUN_ID"),
+            // An OIDC endpoint offered, even empty, means a runner (as Actions sets it).
             on_runner: var("GITHUB_ACTIONS").as_deref() == Some("true")
-                || var("ACTIONS_ID_TOKEN_REQUEST_URL").is_some(),
+                || lookup("ACTIONS_ID_TOKEN_REQUEST_URL").is_some(),
         }
     }
 
@@ -125,7 +126,7 @@ impl Plan {
     pub fn from_inputs(i: &Inputs, ctx: &RunContext, rt: &Runtime) -> Result<Plan> {
         let commands = i.command_list()?;
         let rotating = commands.contains(&Command::RotateKey);
-        let (github, pem) = github_plan(i, ctx, rotating, rt)?;
+        let (github, pem) = github_plan(i, ctx, rotating, uses_key(&commands, i), rt)?;
         let azure = if commands.iter().any(|c| *c != Command::SetVariables) {
             Some(azure_plan(i, ctx)?)
         } else {
@@ -170,11 +171,26 @@ impl Plan {
     }
 }
 
-/// The GitHub side; with `rotating`, also the key as it is stored (PEM, masked).
+/// Whether a command of the step signs with the App key: rotate-key, deploy of
+/// builtin:runner-jobs (the numeric ids and the budget), set-variables without `github-token`.
+/// A key no command uses is not parsed, so it cannot stop the step.
+fn uses_key(commands: &[Command], i: &Inputs) -> bool {
+    let runner_jobs = given(&i.template).is_none_or(|t| t == "builtin:runner-jobs");
+    commands.iter().any(|c| match c {
+        Command::RotateKey => true,
+        Command::Deploy => runner_jobs,
+        Command::SetVariables => given(&i.github_token).is_none(),
+        Command::BuildImage => false,
+    })
+}
+
+/// The GitHub side; with `rotating`, also the key as it is stored (PEM, masked). The key is
+/// parsed only when `uses_key`.
 fn github_plan(
     i: &Inputs,
     ctx: &RunContext,
     rotating: bool,
+    uses_key: bool,
     rt: &Runtime,
 ) -> Result<(GitHubConfig, Option<Secret>)> {
     let repository = given(&i.repository).or_else(|| ctx.repository.clone());
@@ -215,7 +231,7 @@ fn github_plan(
             )
         })?),
     };
-    let (key, pem) = match given(&i.private_key) {
+    let (key, pem) = match given(&i.private_key).filter(|_| uses_key) {
         Some(raw) if rotating => {
             let (key, pem) = AppKey::parse_for_storage(&raw, rt)?;
             (Some(Arc::new(key)), Some(pem))
@@ -586,6 +602,27 @@ mod tests {
                 .map(String::as_str),
             Some("write")
         );
+    }
+
+    #[test]
+    fn a_key_no_command_uses_is_not_read() {
+        let inputs = Inputs {
+            command: Some("build-image".into()),
+            private_key: Some("not a key".into()),
+            registry: Some("acrrunners".into()),
+            image: Some("runner:1".into()),
+            resource_group: Some("rg".into()),
+            azure_subscription_id: Some("sub".into()),
+            ..Default::default()
+        };
+        let plan = Plan::from_inputs(&inputs, &ctx(), &Runtime::default()).unwrap();
+        assert!(plan.github.key.is_none());
+        let rotate = Inputs {
+            command: Some("rotate-key".into()),
+            ..inputs
+        };
+        let err = Plan::from_inputs(&rotate, &ctx(), &Runtime::default()).unwrap_err();
+        assert!(err.to_string().contains("`private-key`"), "{err}");
     }
 
     #[test]

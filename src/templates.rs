@@ -167,8 +167,15 @@ fn compile_bicep(path: &Path) -> Result<String> {
 
 /// ARM deployment parameters: `{ name: { "value": … } }` (or `{ "reference": … }`, from a
 /// parameters file). The one place that knows the shape.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Parameters(Map<String, Value>);
+
+impl std::fmt::Debug for Parameters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Names only: values may be secure parameters'.
+        f.debug_list().entries(self.names()).finish()
+    }
+}
 
 impl Parameters {
     /// The value of `name`, when it is given as a value.
@@ -249,9 +256,16 @@ enum Given {
 }
 
 /// The `parameters` input, read and checked before any request: values, and references to
-/// outputs that earlier commands of the step produce.
-#[derive(Debug, Clone, Default)]
+/// outputs that earlier commands of the step produce. `Debug` shows the names only: a value
+/// may be a secure parameter's, masked only once the template says so.
+#[derive(Clone, Default)]
 pub struct ParameterInput(Vec<(String, Given)>);
+
+impl std::fmt::Debug for ParameterInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
 
 impl ParameterInput {
     /// Reads the `parameters` YAML map.

@@ -42,6 +42,8 @@ pub struct VersionInfo {
     pub enabled: bool,
     /// Creation time.
     pub created: Option<OffsetDateTime>,
+    /// Expiry, when the version has one.
+    pub expires: Option<OffsetDateTime>,
     /// Tags.
     pub tags: BTreeMap<String, String>,
 }
@@ -187,6 +189,7 @@ impl KeyVault {
                     version: version_of(p.id.as_deref()),
                     enabled: attrs.enabled.unwrap_or(true),
                     created: attrs.created,
+                    expires: attrs.expires,
                     tags: p.tags.unwrap_or_default().into_iter().collect(),
                 }
             })
@@ -232,6 +235,7 @@ impl KeyVault {
             version: version_of(secret.id.as_deref()),
             enabled: attrs.enabled.unwrap_or(true),
             created: attrs.created,
+            expires: attrs.expires,
             tags,
         })
     }
@@ -268,10 +272,18 @@ impl KeyVault {
         }
         let vault = self.url.as_str().trim_end_matches('/').to_string();
         let Some(status) = e.http_status().map(u16::from) else {
-            // No answer at all: the network path to the vault.
-            return Error::Transport {
-                host: self.url.host_str().unwrap_or("the vault").to_string(),
-                detail: Runtime::get().redact(&e.to_string()),
+            use azure_core::error::ErrorKind;
+            let detail = Runtime::get().redact(&e.to_string());
+            return match e.kind() {
+                // No answer at all: the network path to the vault.
+                ErrorKind::Connection | ErrorKind::Io => Error::Transport {
+                    host: self.url.host_str().unwrap_or("the vault").to_string(),
+                    detail,
+                },
+                _ => Error::Unexpected {
+                    service: "Key Vault",
+                    detail: format!("{action}: {detail}"),
+                },
             };
         };
         let (code, message) = error_body(e);
@@ -371,6 +383,7 @@ mod tests {
             version: id.into(),
             enabled: true,
             created: OffsetDateTime::from_unix_timestamp(created).ok(),
+            expires: None,
             tags: BTreeMap::new(),
         }
     }

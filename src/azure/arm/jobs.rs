@@ -95,10 +95,8 @@ pub struct Consumer {
 }
 
 /// One secret of a job or app.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 struct SecretEntry {
-    #[serde(default)]
     name: String,
     key_vault_url: Option<String>,
 }
@@ -112,11 +110,24 @@ pub struct Job {
 
 impl Job {
     fn from_body(body: Value) -> Job {
+        // Each entry on its own: one odd entry must not hide the others (nor a plain secret).
         let secrets = body
             .pointer("/properties/configuration/secrets")
-            .cloned()
-            .and_then(|s| serde_json::from_value(s).ok())
-            .unwrap_or_default();
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|s| SecretEntry {
+                name: s
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                key_vault_url: s
+                    .get("keyVaultUrl")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+            .collect();
         Job { body, secrets }
     }
 
@@ -167,6 +178,101 @@ fn refers_to(url: &str, secret_uri: &str) -> bool {
     url == base || url.starts_with(&format!("{base}/"))
 }
 
+/// A job as the doctor reads it: its identities and what each container may do with them,
+/// the runner container's image, the Key Vault references.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    /// Where it is.
+    pub resource: JobRef,
+    /// `(identity resource id, lifecycle)`; an identity without a setting is `All`.
+    pub identities: Vec<(String, String)>,
+    /// The image of each container (init containers included).
+    pub images: Vec<String>,
+    /// Key Vault URLs of its secrets.
+    pub key_vault_urls: Vec<String>,
+}
+
+/// One execution of a job.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Execution {
+    /// Its name.
+    pub name: String,
+    /// Its state and times.
+    pub properties: ExecutionProperties,
+}
+
+/// The state of an [`Execution`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExecutionProperties {
+    /// `Running`, `Processing`, `Succeeded`, `Failed`, `Degraded`, `Stopped`, `Unknown`.
+    pub status: String,
+    /// When it started (RFC 3339).
+    pub start_time: Option<String>,
+    /// When it ended (RFC 3339).
+    pub end_time: Option<String>,
+}
+
+fn job_view(item: ListedItem) -> JobView {
+    let p = &item.properties;
+    let assigned: Vec<String> = item
+        .identity
+        .pointer("/userAssignedIdentities")
+        .and_then(Value::as_object)
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let settings = p
+        .pointer("/configuration/identitySettings")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let lifecycle_of = |id: &str| {
+        settings
+            .iter()
+            .find(|s| {
+                s.get("identity")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| i.eq_ignore_ascii_case(id))
+            })
+            .and_then(|s| s.get("lifecycle").and_then(Value::as_str))
+            .unwrap_or("All")
+            .to_string()
+    };
+    let mut ids: Vec<String> = assigned;
+    for s in &settings {
+        if let Some(i) = s.get("identity").and_then(Value::as_str)
+            && !ids.iter().any(|x| x.eq_ignore_ascii_case(i))
+        {
+            ids.push(i.to_string());
+        }
+    }
+    let images = ["/template/initContainers", "/template/containers"]
+        .iter()
+        .flat_map(|at| {
+            p.pointer(at)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let job = Job::from_body(serde_json::json!({ "properties": p }));
+    JobView {
+        identities: ids.iter().map(|i| (i.clone(), lifecycle_of(i))).collect(),
+        images,
+        key_vault_urls: job
+            .secrets
+            .iter()
+            .filter_map(|s| s.key_vault_url.clone())
+            .collect(),
+        resource: JobRef {
+            id: item.id,
+            name: item.name,
+        },
+    }
+}
+
 /// What [`Arm::switch_secret_reference`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Switch {
@@ -182,6 +288,8 @@ pub enum Switch {
 struct ListedItem {
     id: String,
     name: String,
+    #[serde(default)]
+    identity: Value,
     #[serde(default)]
     properties: Value,
 }
@@ -218,6 +326,32 @@ impl Arm {
             }
         }
         Ok(out)
+    }
+
+    /// The Container Apps jobs of a resource group.
+    pub async fn jobs_in_group(&self, subscription: &str, group: &str) -> Result<Vec<JobView>> {
+        let path = format!(
+            "/subscriptions/{subscription}/resourceGroups/{group}/providers/Microsoft.App/jobs"
+        );
+        let items: Vec<ListedItem> = self
+            .list(
+                &path,
+                JOBS_API,
+                "listing the resource group's Container Apps jobs",
+            )
+            .await?;
+        Ok(items.into_iter().map(job_view).collect())
+    }
+
+    /// A job's executions, as ARM lists them.
+    pub async fn executions(&self, job: &JobRef) -> Result<Vec<Execution>> {
+        let path = format!("{}/executions", job.id);
+        self.list(
+            &path,
+            JOBS_API,
+            &format!("listing the executions of job {}", job.name),
+        )
+        .await
     }
 
     /// Reads a Container Apps job (or app).
@@ -318,6 +452,17 @@ impl Arm {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_odd_secret_entry_hides_neither_the_reference_nor_a_plain_secret() {
+        let job = Job::from_body(json!({ "properties": { "configuration": { "secrets": [
+            { "name": null, "value": "plain" },
+            { "name": "key", "keyVaultUrl": "https://kv.vault.azure.net/secrets/app-key/v1" }
+        ]}}}));
+        let base = "https://kv.vault.azure.net/secrets/app-key";
+        assert_eq!(job.references(base).count(), 1);
+        assert!(job.secrets.iter().any(|s| s.key_vault_url.is_none()));
+    }
 
     #[test]
     fn a_switch_drops_read_only_fields_and_rewrites_only_this_secret() {

@@ -19,6 +19,7 @@ use crate::runtime::Runtime;
 
 pub mod deployments;
 pub mod jobs;
+pub mod permissions;
 pub mod roles;
 pub mod vaults;
 
@@ -217,9 +218,9 @@ impl Arm {
             }
         })
         .await?;
-        outcome.map_err(|t| Error::StillRunning {
+        outcome.map_err(|_| Error::StillRunning {
             what: subject.to_string(),
-            after: format!("{} minutes", t.waited.as_secs().div_ceil(60)),
+            after: format!("{} minutes", limit.as_secs() / 60),
             follow: "check it in the portal".into(),
         })
     }
