@@ -20,7 +20,7 @@ pub struct Inputs {
     pub commands: Vec<String>,
 
     /// One or more of rotate-key, build-image, deploy, set-variables (spaces, commas or newlines
-    /// between them); they always run in that order.
+    /// between them; they always run in that order), or doctor alone.
     #[arg(
         long,
         allow_hyphen_values = true,
@@ -255,6 +255,8 @@ pub enum Command {
     Deploy,
     /// Write GitHub Actions variables.
     SetVariables,
+    /// Check the whole setup, read only (runs alone).
+    Doctor,
 }
 
 impl Command {
@@ -265,6 +267,7 @@ impl Command {
             Command::BuildImage => "build-image",
             Command::Deploy => "deploy",
             Command::SetVariables => "set-variables",
+            Command::Doctor => "doctor",
         }
     }
 }
@@ -291,11 +294,12 @@ impl Inputs {
                 "build-image" => Command::BuildImage,
                 "deploy" => Command::Deploy,
                 "set-variables" => Command::SetVariables,
+                "doctor" => Command::Doctor,
                 other => {
                     return Err(Error::input(
                         "command",
                         format!(
-                            "`{other}` is not a command; use rotate-key, build-image, deploy or set-variables"
+                            "`{other}` is not a command; use rotate-key, build-image, deploy, set-variables or doctor"
                         ),
                     ));
                 }
@@ -311,6 +315,12 @@ impl Inputs {
             ));
         }
         out.sort();
+        if out.contains(&Command::Doctor) && out.len() > 1 {
+            return Err(Error::input(
+                "command",
+                "doctor runs alone: it only reads, and checks what the other commands need; give it a step of its own",
+            ));
+        }
         Ok(out)
     }
 

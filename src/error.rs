@@ -248,6 +248,15 @@ pub enum Error {
         detail: String,
     },
 
+    /// `doctor` found checks that will break.
+    #[error(
+        "doctor found {problems} problem(s): the rows marked ✗ above (and in the step summary) say what is wrong and how to fix it"
+    )]
+    DoctorFound {
+        /// How many rows are ✗.
+        problems: usize,
+    },
+
     /// A service answered in a way the action cannot read (or a bug of the action's own).
     #[error(
         "{service} answered in a way this action cannot read: {detail}. Please report this with the step log"
@@ -295,6 +304,7 @@ impl Error {
             Error::Arm { .. } => "Azure Resource Manager request failed",
             Error::Transport { .. } => "Network failure",
             Error::StillRunning { .. } => "Operation still running",
+            Error::DoctorFound { .. } => "doctor found problems",
             Error::Blob { .. } => "Azure Storage request failed",
             Error::BuildFailed { .. } => "Image build failed",
             Error::JobNotSwitched { .. } => "Container Apps job not updated",

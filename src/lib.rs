@@ -29,7 +29,7 @@ pub mod templates;
 pub use cli::{Command, Inputs};
 pub use error::{Error, Result};
 
-use commands::{Context, Earlier, build_image, deploy, rotate_key, set_variables};
+use commands::{Context, Earlier, build_image, deploy, doctor, rotate_key, set_variables};
 use plan::{Plan, RunContext};
 use runtime::Runtime;
 use session::Session;
@@ -117,6 +117,17 @@ async fn run_commands(session: &Session, plan: &Plan) -> Result<()> {
             earlier: &earlier,
         };
         let outcome = set_variables::run(session, req, &ctx).await;
+        rt.end_group();
+        outcome?;
+    }
+    if let Some(req) = &plan.doctor {
+        rt.group(Command::Doctor.name());
+        let ctx = Context {
+            github: &plan.github,
+            token_permissions: &plan.token_permissions,
+            earlier: &earlier,
+        };
+        let outcome = doctor::run(session, req, &ctx).await;
         rt.end_group();
         outcome?;
     }

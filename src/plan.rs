@@ -14,7 +14,7 @@ use crate::azure::auth::{AuthMethod, AzureIdentity, Cloud};
 use crate::azure::keyvault::vault_url;
 use crate::cli::{Command, Inputs};
 use crate::commands::build_image::{self, VersionWanted};
-use crate::commands::{deploy, prerequisites, rotate_key, set_variables};
+use crate::commands::{deploy, doctor, prerequisites, rotate_key, set_variables};
 use crate::error::{Error, Result};
 use crate::github::GitHubConfig;
 use crate::key::AppKey;
@@ -86,6 +86,8 @@ pub struct Plan {
     pub deploy: Option<deploy::Request>,
     /// `set-variables`.
     pub variables: Option<set_variables::Request>,
+    /// `doctor`.
+    pub doctor: Option<doctor::Request>,
     /// Permissions of the step's one installation token: the union of what its commands
     /// need, and no more (GitHub scopes installation tokens down on request).
     pub token_permissions: BTreeMap<String, String>,
@@ -107,9 +109,14 @@ impl Plan {
 
     /// The Azure tokens the commands will ask for.
     pub fn sign_in_ahead(&self) -> session::SignInAhead {
+        let doctor = self
+            .doctor
+            .as_ref()
+            .is_some_and(|d| d.subscription.is_some());
         session::SignInAhead {
-            vault: self.rotate.is_some(),
-            arm: self.deploy.is_some()
+            vault: self.rotate.is_some() || doctor,
+            arm: doctor
+                || self.deploy.is_some()
                 || self.build.is_some()
                 || self.rotate.as_ref().is_some_and(|r| r.reaches_arm()),
         }
@@ -149,6 +156,10 @@ impl Plan {
             true => Some(set_variables::Request::from_inputs(i, &github)?),
             false => None,
         };
+        let doctor = match has(Command::Doctor) {
+            true => Some(doctor_request(i, &github, azure.as_ref())?),
+            false => None,
+        };
         let mut token_permissions = BTreeMap::new();
         token_permissions.insert("metadata".to_string(), "read".to_string());
         if let Some(v) = &variables {
@@ -165,6 +176,7 @@ impl Plan {
             build,
             deploy,
             variables,
+            doctor,
             token_permissions,
             run_url: ctx.run_url(),
         })
@@ -181,6 +193,7 @@ fn uses_key(commands: &[Command], i: &Inputs) -> bool {
         Command::Deploy => runner_jobs,
         Command::SetVariables => given(&i.github_token).is_none(),
         Command::BuildImage => false,
+        Command::Doctor => true,
     })
 }
 
@@ -507,6 +520,32 @@ fn deploy_request(i: &Inputs, github: &GitHubConfig) -> Result<deploy::Request> 
         mode,
         what_if: Inputs::boolean(&i.what_if, "what-if", false)?,
         timeout: Duration::from_secs(minutes * 60),
+    })
+}
+
+/// `doctor` reads what the other commands would: a refused `pools` is one of its findings.
+fn doctor_request(
+    i: &Inputs,
+    github: &GitHubConfig,
+    azure: Option<&AzureConfig>,
+) -> Result<doctor::Request> {
+    let pools = given(&i.pools).map(|text| {
+        crate::pools::plan(Some(&text), github.owner.as_deref()).map_err(|e| e.to_string())
+    });
+    let registry = given(&i.registry).map(|r| {
+        r.trim_end_matches(".azurecr.io")
+            .trim_end_matches(".azurecr.us")
+            .trim_end_matches(".azurecr.cn")
+            .to_string()
+    });
+    Ok(doctor::Request {
+        pools,
+        vault: given(&i.key_vault),
+        secret_name: given(&i.secret_name).unwrap_or_else(|| "github-app-key".to_string()),
+        max_age_days: Inputs::number(&i.max_key_age_days, "max-key-age-days", 0)?,
+        resource_group: given(&i.resource_group),
+        registry,
+        subscription: azure.and_then(|a| a.subscription.clone()),
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod build_image;
 pub mod deploy;
+pub mod doctor;
 pub mod prerequisites;
 pub mod rotate_key;
 pub mod runner_jobs;

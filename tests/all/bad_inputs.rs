@@ -16,6 +16,7 @@ type Case = (
 
 const CASES: &[Case] = &[
     ("rotate-key", "command", "rotate-keys", &[]),
+    ("rotate-key", "command", "doctor deploy", &[]),
     ("rotate-key", "app-id", "", &[]),
     ("rotate-key", "private-key", "not a key", &[]),
     ("rotate-key", "private-key", "@encrypted.pem", &[]),

@@ -10,6 +10,7 @@ mod consumers;
 #[cfg(feature = "docker-tests")]
 mod container;
 mod deploy;
+mod doctor;
 mod fuzz_regressions;
 mod helpers;
 mod rbac;

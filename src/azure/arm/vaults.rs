@@ -59,3 +59,34 @@ impl Arm {
         }
     }
 }
+
+/// A Key Vault as ARM describes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Vault {
+    /// Its resource id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its settings.
+    pub properties: VaultProperties,
+}
+
+/// The settings of a [`Vault`] the doctor reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VaultProperties {
+    /// `https://NAME.vault.azure.net/`.
+    pub vault_uri: String,
+    /// Azure RBAC (true) or access policies (false or absent).
+    pub enable_rbac_authorization: Option<bool>,
+}
+
+impl Arm {
+    /// The Key Vaults of `subscription`.
+    pub async fn vaults(&self, subscription: &str) -> Result<Vec<Vault>> {
+        let path = format!("/subscriptions/{subscription}/providers/Microsoft.KeyVault/vaults");
+        self.list(&path, KEYVAULT_API, "listing the subscription's Key Vaults")
+            .await
+    }
+}
