@@ -72,10 +72,18 @@ fn now() -> String {
     rfc3339(time::OffsetDateTime::now_utc())
 }
 
-/// Whether a path is under `.../providers/Microsoft.ContainerRegistry/registries/{name}`.
+/// Whether a path is under `.../providers/Microsoft.ContainerRegistry/registries/{name}` (and
+/// not ARM's permissions of it).
 pub(crate) fn is_acr_path(path: &str) -> bool {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    segs.len() >= 8
+    // A registry's `providers/Microsoft.Authorization/permissions` is ARM's, not the registry's.
+    let permissions = segs.len() > 3
+        && segs[segs.len() - 3..]
+            .iter()
+            .zip(["providers", "microsoft.authorization", "permissions"])
+            .all(|(s, want)| s.eq_ignore_ascii_case(want));
+    !permissions
+        && segs.len() >= 8
         && segs[0].eq_ignore_ascii_case("subscriptions")
         && segs[2].eq_ignore_ascii_case("resourcegroups")
         && segs[4].eq_ignore_ascii_case("providers")
@@ -786,6 +794,9 @@ mod tests {
         ));
         assert!(!is_acr_path(
             "/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs/j"
+        ));
+        assert!(!is_acr_path(
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.ContainerRegistry/registries/r/providers/Microsoft.Authorization/permissions"
         ));
     }
 }

@@ -20,6 +20,9 @@
 //!   "details": [..]}`, and `{"error": {"code", "message"}}` bodies put `ErrorDetail` fields
 //!   directly under `error`. A value in an `ErrorResponse` position that has no `error` key is
 //!   therefore validated as an `ErrorDetail`.
+//! - ARM `Permissions_ListForResource`: a top-level resource's path has no
+//!   `{parentResourcePath}` segment; it is matched as an empty one (see
+//!   `permissions_of_resource`).
 //! - ARM polling URLs are not in the descriptions: `operationStatuses` (deployments) and
 //!   `containerappsjobOperationStatuses` (jobs) are not checked; What-If `operationResults` is
 //!   checked against the operation's final-state schema (`WhatIfOperationResult` for 200, no
@@ -33,6 +36,7 @@ const GITHUB: &str = include_str!("../api-specs/github.json");
 const KEYVAULT: &str = include_str!("../api-specs/keyvault-secrets.json");
 const ARM_DEPLOYMENTS: &str = include_str!("../api-specs/arm-deployments.json");
 const CONTAINERAPPS_JOBS: &str = include_str!("../api-specs/containerapps-jobs.json");
+const AUTHORIZATION_PERMISSIONS: &str = include_str!("../api-specs/authorization-permissions.json");
 
 /// One loaded API description.
 struct Spec {
@@ -89,6 +93,7 @@ fn specs() -> &'static [(Service, Spec)] {
             (Service::KeyVault, load(KEYVAULT)),
             (Service::Arm, load(ARM_DEPLOYMENTS)),
             (Service::Arm, load(CONTAINERAPPS_JOBS)),
+            (Service::Arm, load(AUTHORIZATION_PERMISSIONS)),
         ]
     })
 }
@@ -125,10 +130,33 @@ fn normalize(service: Service, method: &str, path: &str) -> Option<Vec<String>> 
             {
                 return None;
             }
+            segs = permissions_of_resource(segs);
         }
         _ => {}
     }
     Some(segs)
+}
+
+/// `Permissions_ListForResource` names the resource path in three parameters,
+/// `{resourceProviderNamespace}/{parentResourcePath}/{resourceType}/{resourceName}`; the
+/// parent path is one segment there, and none (empty) for a top-level resource. A resource's
+/// permissions path is reshaped so: `providers/NS/[PARENT/…/]TYPE/NAME/providers/
+/// Microsoft.Authorization/permissions` with the parent segments joined into one.
+fn permissions_of_resource(segs: Vec<String>) -> Vec<String> {
+    let n = segs.len();
+    let is_permissions = n >= 11
+        && segs[4].eq_ignore_ascii_case("providers")
+        && segs[n - 3..]
+            .iter()
+            .zip(["providers", "Microsoft.Authorization", "permissions"])
+            .all(|(s, want)| s.eq_ignore_ascii_case(want));
+    if !is_permissions {
+        return segs;
+    }
+    let mut out = segs[..6].to_vec();
+    out.push(segs[6..n - 5].join("/"));
+    out.extend_from_slice(&segs[n - 5..]);
+    out
 }
 
 /// Checks a What-If `operationResults` poll (the LRO's final state), if this is one.
@@ -735,6 +763,40 @@ mod tests {
         assert_eq!(
             check(Service::GitHub, "GET", "/nope", "", b"", 404, b"{}"),
             vec!["GET /nope: no operation in the API description".to_string()]
+        );
+    }
+
+    #[test]
+    fn matches_permission_paths() {
+        let rg = "GET /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/Microsoft.Authorization/permissions";
+        let resource = "GET /subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}/providers/{resourceProviderNamespace}/{parentResourcePath}/{resourceType}/{resourceName}/providers/Microsoft.Authorization/permissions";
+        let base = "/subscriptions/s/resourceGroups/g";
+        let of = |p: &str| operation(Service::Arm, "GET", &format!("{base}{p}"));
+        let perms = "/providers/Microsoft.Authorization/permissions";
+        assert_eq!(of(perms).as_deref(), Some(rg));
+        assert_eq!(
+            of(&format!("/providers/Microsoft.KeyVault/vaults/v{perms}")).as_deref(),
+            Some(resource)
+        );
+        assert_eq!(
+            of(&format!(
+                "/providers/Microsoft.KeyVault/vaults/v/secrets/s{perms}"
+            ))
+            .as_deref(),
+            Some(resource)
+        );
+        assert_eq!(
+            of("/providers/Microsoft.App/jobs/j/executions").as_deref(),
+            Some(
+                "GET /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.App/jobs/{jobName}/executions"
+            )
+        );
+        // Unchanged: other paths of the same length.
+        assert_eq!(
+            permissions_of_resource(split(
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs/j/x/y/z"
+            )),
+            split("/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs/j/x/y/z")
         );
     }
 

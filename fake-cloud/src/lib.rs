@@ -13,6 +13,11 @@
 //! `runs/{id}`, `runs/{id}/listLogSasUrl`) keep source archives and run logs in a real Azurite
 //! blob server the fake starts as a child process when [`Options::azurite`] is set.
 //!
+//! ARM also answers a read-only preflight's questions: the caller's effective permissions on a
+//! resource group or resource (`Microsoft.Authorization/permissions`, from its role assignments
+//! and the built-in roles in [`roles`]), the subscription's Key Vaults, a resource group's jobs
+//! and a job's executions.
+//!
 //! Every GitHub, Key Vault and ARM exchange is checked against the official API descriptions in
 //! `api-specs/` (see [`contract`]); mismatches show up in [`FakeCloud::contract_violations`].
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -25,6 +30,7 @@ mod entra;
 mod github;
 mod keyvault;
 mod oidc;
+pub mod roles;
 mod server;
 mod service;
 mod state;
@@ -168,6 +174,13 @@ pub struct Seed {
     /// How long Key Vault keeps answering 403 ForbiddenByRbac after a deployment assigned a
     /// role (Azure RBAC takes minutes to apply), in milliseconds.
     pub kv_rbac_settle_ms: u64,
+    /// Name of the vault the Key Vault data plane is, as ARM lists it
+    /// (`Microsoft.KeyVault/vaults`) until a deployment creates one.
+    pub vault_name: String,
+    /// Resource group of that vault.
+    pub vault_resource_group: String,
+    /// Location of that vault.
+    pub vault_location: String,
 }
 
 /// A soft-deleted Key Vault.
@@ -241,6 +254,9 @@ impl Default for Seed {
             runner_groups: Vec::new(),
             deleted_vaults: Vec::new(),
             kv_rbac_settle_ms: 0,
+            vault_name: "kv-runners".into(),
+            vault_resource_group: "rg-runners".into(),
+            vault_location: "westus".into(),
         }
     }
 }
@@ -467,6 +483,82 @@ pub enum ArmRole {
     None,
 }
 
+/// The state of a Container Apps job execution (`properties.status`), as the 2025-07-01 Jobs
+/// description enumerates it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum ExecutionStatus {
+    /// Started, not finished.
+    Running,
+    /// Being scheduled.
+    Processing,
+    /// Every replica completed.
+    #[default]
+    Succeeded,
+    /// A replica failed (past its retries).
+    Failed,
+    /// Some replicas failed.
+    Degraded,
+    /// Stopped by a user.
+    Stopped,
+    /// The service does not know.
+    Unknown,
+}
+
+impl ExecutionStatus {
+    /// The name ARM uses (`Running`, `Failed`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "Running",
+            ExecutionStatus::Processing => "Processing",
+            ExecutionStatus::Succeeded => "Succeeded",
+            ExecutionStatus::Failed => "Failed",
+            ExecutionStatus::Degraded => "Degraded",
+            ExecutionStatus::Stopped => "Stopped",
+            ExecutionStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+/// How an execution's container ended, the reason of a failed one. The stable 2025-07-01 Jobs
+/// description has no such field; `2025-10-02-preview` describes it as
+/// `properties.detailedStatus.replicas[].containers[]` (`name`, `code`,
+/// `additionalInformation`), so the fake serves it only to requests with an `api-version` of
+/// `2025-10-02` or later.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct ContainerExit {
+    /// Exit code (`code`).
+    pub code: i32,
+    /// `additionalInformation`, e.g. `Error: the runner could not register`.
+    pub additional_information: String,
+}
+
+/// A Container Apps job execution to add with [`FakeCloud::add_job_execution`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default)]
+pub struct JobExecution {
+    /// Execution name; `{job}-{7 hex digits}` when empty.
+    pub name: String,
+    /// Its state.
+    pub status: ExecutionStatus,
+    /// Start time, unix seconds; now when `None`.
+    pub start: Option<i64>,
+    /// End time, unix seconds; `None` for one that has not ended (no `endTime`).
+    pub end: Option<i64>,
+    /// How its container ended (see [`ContainerExit`]).
+    pub exit: Option<ContainerExit>,
+}
+
+impl JobExecution {
+    /// An execution in `status` that started now.
+    pub fn new(status: ExecutionStatus) -> JobExecution {
+        JobExecution {
+            status,
+            ..JobExecution::default()
+        }
+    }
+}
+
 /// A deployment failure to inject with [`FakeCloud::fail_deployment`].
 ///
 /// The next deployment whose name contains `name_contains` fails at the first resource whose
@@ -640,6 +732,36 @@ impl FakeCloud {
     /// Vault refuses for `kv_rbac_settle_ms` from now, as after a deployment's assignment.
     pub fn assign_role(&self, scope: &str, principal: &str, role: &str, age_secs: i64) {
         arm::assign_role(&mut self.state(), scope, principal, role, age_secs);
+    }
+
+    /// Removes the role assignments of `role` (a role definition GUID, see [`roles`]) to
+    /// `principal` made on exactly `scope` (by [`FakeCloud::assign_role`] or a deployment);
+    /// whether there was one. Only ARM's view changes (role assignment lists,
+    /// `Microsoft.Authorization/permissions`): the Key Vault data plane follows
+    /// [`FakeCloud::set_kv_role`], the ARM control plane [`FakeCloud::set_arm_role`].
+    pub fn remove_role_assignment(&self, scope: &str, principal: &str, role: &str) -> bool {
+        arm::remove_role(&mut self.state(), scope, principal, role)
+    }
+
+    /// Sets `enableRbacAuthorization` of vault `name` as ARM lists it (`false`: the vault uses
+    /// access policies), the seeded vault ([`Seed::vault_name`]) or a deployed one. Only ARM's
+    /// view changes: the data plane keeps following [`FakeCloud::set_kv_role`].
+    pub fn set_vault_rbac(&self, name: &str, enabled: bool) {
+        self.state()
+            .arm
+            .vault_rbac
+            .insert(name.to_ascii_lowercase(), enabled);
+    }
+
+    /// Adds an execution to job `resource_group/job` (listed by
+    /// `GET …/jobs/{job}/executions` while the job exists); returns the execution's name.
+    pub fn add_job_execution(
+        &self,
+        resource_group: &str,
+        job: &str,
+        execution: JobExecution,
+    ) -> String {
+        arm::add_execution(&mut self.state(), resource_group, job, execution)
     }
 
     /// Stores a container app (`Microsoft.App/containerApps`) in `resource_group`.

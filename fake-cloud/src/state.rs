@@ -4,7 +4,7 @@
 use crate::azurite::Blobs;
 use crate::util::{now_unix, random_hex};
 use crate::{
-    ArmRole, FailDeployment, Fault, GithubApp, IssuedToken, KvRole, LoggedRequest,
+    ArmRole, FailDeployment, Fault, GithubApp, IssuedToken, JobExecution, KvRole, LoggedRequest,
     NewSecretVersion, SecretVersion, Seed,
 };
 use serde_json::{Map, Value};
@@ -54,6 +54,12 @@ pub(crate) struct ArmState {
     pub job_ops: BTreeMap<String, String>,
     /// When a deployment last assigned a role (Key Vault refuses until it settles).
     pub rbac_changed: Option<Instant>,
+    /// Executions of each job (lower-cased job id → executions, in the order added; names and
+    /// start times filled in).
+    pub executions: BTreeMap<String, Vec<JobExecution>>,
+    /// `enableRbacAuthorization` set by a test for a vault (lower-cased name → flag); it wins
+    /// over the vault's own.
+    pub vault_rbac: BTreeMap<String, bool>,
 }
 
 impl ArmState {

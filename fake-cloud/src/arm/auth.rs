@@ -44,6 +44,10 @@ pub(super) fn action(route: &Route) -> Option<Action> {
             Action::read("Microsoft.App/jobs/read")
         }
         Route::AppList { .. } => Action::read("Microsoft.App/containerApps/read"),
+        Route::GroupJobs { .. } => Action::read("Microsoft.App/jobs/read"),
+        Route::Executions { .. } => Action::read("Microsoft.App/jobs/executions/read"),
+        Route::Vaults { .. } => Action::read("Microsoft.KeyVault/vaults/read"),
+        // Anyone signed in may read their own permissions.
         _ => return None,
     })
 }
@@ -156,16 +160,7 @@ pub(super) fn role_assignments(st: &State, req: &Req) -> Resp {
         })
         .map(|r| {
             let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
-            let scope = r
-                .pointer("/properties/scope")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| {
-                    id.split("/providers/Microsoft.Authorization/")
-                        .next()
-                        .unwrap_or_default()
-                        .to_string()
-                });
+            let scope = assignment_scope(r);
             let mut p = r.get("properties").cloned().unwrap_or_else(|| json!({}));
             p["scope"] = json!(scope);
             if p.get("createdOn").is_none() {
@@ -175,6 +170,56 @@ pub(super) fn role_assignments(st: &State, req: &Req) -> Resp {
         })
         .collect();
     Resp::json(200, &json!({"value": value}))
+}
+
+/// The scope of a stored role assignment (`properties.scope`, else the part of its id before
+/// `/providers/Microsoft.Authorization/`).
+pub(super) fn assignment_scope(r: &Value) -> String {
+    r.pointer("/properties/scope")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            r.get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .split("/providers/Microsoft.Authorization/")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+}
+
+/// The role definition GUID of a stored role assignment (the last segment of
+/// `properties.roleDefinitionId`).
+pub(super) fn assignment_role(r: &Value) -> &str {
+    r.pointer("/properties/roleDefinitionId")
+        .and_then(Value::as_str)
+        .and_then(|d| d.rsplit('/').next())
+        .unwrap_or_default()
+}
+
+/// Removes every role assignment of `role` (a role definition GUID) to `principal` on exactly
+/// `scope` (all compared case-insensitively), made by [`assign_role`] or by a deployment;
+/// whether there was one. Nothing else changes (no settling window starts).
+pub(crate) fn remove_role(st: &mut State, scope: &str, principal: &str, role: &str) -> bool {
+    let scope = scope.trim_end_matches('/');
+    let before = st.arm.registry.len();
+    st.arm.registry.retain(|_, r| {
+        let is_assignment = r
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments"));
+        let matches = is_assignment
+            && assignment_scope(r)
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(scope)
+            && assignment_role(r).eq_ignore_ascii_case(role)
+            && r.pointer("/properties/principalId")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.eq_ignore_ascii_case(principal));
+        !matches
+    });
+    st.arm.registry.len() != before
 }
 
 /// Records a role assignment of `role` (a role definition GUID) to `principal` on `scope`,

@@ -1,5 +1,5 @@
 //! Container Apps: jobs (GET, PUT and the status of a PUT's async operation), container apps
-//! (GET, PUT) and the subscription's lists of both. They live in the resource registry, with
+//! (GET, PUT), the subscription's lists of both and a resource group's jobs. They live in the resource registry, with
 //! the jobs a deployment creates; secret values are kept there and never shown.
 
 use super::ids::{app_id, job_id, job_status_url};
@@ -68,17 +68,22 @@ fn job_view(job: &Value) -> Value {
     v
 }
 
+/// ARM's 404 for job `rg/name`.
+pub(super) fn not_found(rg: &str, name: &str) -> Resp {
+    azure_error(
+        404,
+        "ResourceNotFound",
+        &format!(
+            "The Resource 'Microsoft.App/jobs/{name}' under resource group '{rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+        ),
+    )
+}
+
 /// `GET` of a job (secret values omitted).
 pub(super) fn get(st: &State, rg: &str, name: &str) -> Resp {
     match stored_job(st, rg, name) {
         Some(job) => Resp::json(200, &job_view(&job)),
-        None => azure_error(
-            404,
-            "ResourceNotFound",
-            &format!(
-                "The Resource 'Microsoft.App/jobs/{name}' under resource group '{rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
-            ),
-        ),
+        None => not_found(rg, name),
     }
 }
 
@@ -143,6 +148,22 @@ pub(super) fn status(st: &State, req: &Req, op: &str) -> Resp {
 /// Every resource of type `kind` (`Microsoft.App/jobs` or `Microsoft.App/containerApps`).
 pub(super) fn list(st: &State, kind: &str) -> Resp {
     let value: Vec<Value> = st.arm.of_type(kind).map(job_view).collect();
+    Resp::json(200, &json!({"value": value, "nextLink": null}))
+}
+
+/// `Jobs_ListByResourceGroup`: the jobs of resource group `rg`.
+pub(super) fn list_group(st: &State, sub: &str, rg: &str) -> Resp {
+    let prefix = format!("/subscriptions/{sub}/resourceGroups/{rg}/").to_ascii_lowercase();
+    let value: Vec<Value> = st
+        .arm
+        .of_type("Microsoft.App/jobs")
+        .filter(|j| {
+            j.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| id.to_ascii_lowercase().starts_with(&prefix))
+        })
+        .map(job_view)
+        .collect();
     Resp::json(200, &json!({"value": value, "nextLink": null}))
 }
 

@@ -3,25 +3,34 @@
 //! apps, all in one resource registry: the jobs a deployment creates are visible to the Jobs
 //! API.
 //!
+//! It also answers what a read-only preflight asks: the caller's effective permissions on a
+//! scope (`Microsoft.Authorization/permissions`, from its role assignments and the built-in
+//! role definitions in [`crate::roles`]), the subscription's Key Vaults as ARM resources, a
+//! resource group's jobs and a job's executions.
+//!
 //! This module is the router: `route` parses a path, `auth` admits the request (token,
 //! api-version, subscription, RBAC), and the handler of its concern answers: `deployment`
-//! (the deployment simulation), `what_if`, `jobs`, `subscription`. `template` (with `expr`)
-//! evaluates a deployment's template, `resources` refuses what a resource provider would, and
-//! `ids` spells every resource id and polling URL.
+//! (the deployment simulation), `what_if`, `jobs`, `executions`, `permissions`, `vaults`,
+//! `subscription`. `template` (with `expr`) evaluates a deployment's template, `resources`
+//! refuses what a resource provider would, and `ids` spells every resource id and polling URL.
 
 mod auth;
 mod deployment;
+mod executions;
 mod expr;
 mod ids;
 mod jobs;
+mod permissions;
 mod resources;
 mod route;
 mod subscription;
 mod template;
+mod vaults;
 mod what_if;
 
-pub(crate) use auth::{Action, admit, assign_role};
+pub(crate) use auth::{Action, admit, assign_role, remove_role};
 pub(crate) use deployment::settle;
+pub(crate) use executions::add as add_execution;
 pub(crate) use jobs::{store_app, store_job, stored_app, stored_job};
 pub(crate) use route::undescribed;
 
@@ -84,5 +93,9 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
             name,
             put: true,
         } => jobs::put_app(st, &sub, &rg, &name, req),
+        Route::Permissions { scope, .. } => permissions::list(st, &scope),
+        Route::Vaults { .. } => vaults::list(st),
+        Route::GroupJobs { sub, rg } => jobs::list_group(st, &sub, &rg),
+        Route::Executions { rg, job, .. } => executions::list(st, &rg, &job, req),
     })
 }

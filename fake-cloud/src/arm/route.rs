@@ -62,6 +62,27 @@ pub(super) enum Route {
         name: String,
         put: bool,
     },
+    /// `GET {scope}/providers/Microsoft.Authorization/permissions` for a resource group or a
+    /// resource in one (`scope`: the path before `/providers/Microsoft.Authorization`).
+    Permissions {
+        sub: String,
+        scope: String,
+    },
+    /// `GET /subscriptions/{sub}/providers/Microsoft.KeyVault/vaults`.
+    Vaults {
+        sub: String,
+    },
+    /// `GET /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.App/jobs`.
+    GroupJobs {
+        sub: String,
+        rg: String,
+    },
+    /// `GET …/Microsoft.App/jobs/{job}/executions`.
+    Executions {
+        sub: String,
+        rg: String,
+        job: String,
+    },
 }
 
 impl Route {
@@ -77,13 +98,18 @@ impl Route {
             | Route::DeletedVaults { sub }
             | Route::AppList { sub, .. }
             | Route::RoleAssignments { sub }
-            | Route::App { sub, .. } => sub.clone(),
+            | Route::App { sub, .. }
+            | Route::Permissions { sub, .. }
+            | Route::Vaults { sub }
+            | Route::GroupJobs { sub, .. }
+            | Route::Executions { sub, .. } => sub.clone(),
         }
     }
 }
 
 /// Routes served for the `az` CLI that the vendored API description does not cover (subscription
-/// listing, deployment preflight): their exchanges are not contract-checked.
+/// listing, deployment preflight) or whose description is not vendored (the Key Vault
+/// management plane's vault list): their exchanges are not contract-checked.
 pub(crate) fn undescribed(req: &Req) -> bool {
     matches!(
         route(&req.method, &req.segments()),
@@ -93,6 +119,7 @@ pub(crate) fn undescribed(req: &Req) -> bool {
                 | Route::AppList { .. }
                 | Route::App { .. }
                 | Route::RoleAssignments { .. }
+                | Route::Vaults { .. }
                 | Route::Deployment {
                     kind: Kind::Validate,
                     ..
@@ -115,6 +142,9 @@ pub(super) fn route(method: &str, segs: &[String]) -> Option<Route> {
             kind,
         })
     };
+    if let Some(permissions) = permissions(method, segs, &l) {
+        return Some(permissions);
+    }
     match (method, l.as_slice()) {
         ("GET", ["subscriptions"]) => Some(Route::Subscriptions(None)),
         ("GET", ["subscriptions", _]) => Some(Route::Subscriptions(Some(s(1)))),
@@ -371,6 +401,132 @@ pub(super) fn route(method: &str, segs: &[String]) -> Option<Route> {
             name: s(7),
             put: method == "PUT",
         }),
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "providers",
+                "microsoft.keyvault",
+                "vaults",
+            ],
+        ) => Some(Route::Vaults { sub: s(1) }),
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.app",
+                "jobs",
+            ],
+        ) => Some(Route::GroupJobs {
+            sub: s(1),
+            rg: s(3),
+        }),
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.app",
+                "jobs",
+                _,
+                "executions",
+            ],
+        ) => Some(Route::Executions {
+            sub: s(1),
+            rg: s(3),
+            job: s(7),
+        }),
         _ => None,
+    }
+}
+
+/// `GET {scope}/providers/Microsoft.Authorization/permissions` with `scope` a resource group
+/// (`/subscriptions/{sub}/resourceGroups/{rg}`) or a resource in one
+/// (`…/providers/{namespace}/{type}/{name}`, nested types too).
+fn permissions(method: &str, segs: &[String], lower: &[&str]) -> Option<Route> {
+    let n = lower.len();
+    let tail = ["providers", "microsoft.authorization", "permissions"];
+    let group = n == 7;
+    // namespace + (type, name) pairs between `providers` and the tail
+    let resource = n >= 11 && lower[4] == "providers" && (n - 9).is_multiple_of(2);
+    if method != "GET"
+        || !(group || resource)
+        || lower[0] != "subscriptions"
+        || lower[2] != "resourcegroups"
+        || lower[n - 3..] != tail
+    {
+        return None;
+    }
+    Some(Route::Permissions {
+        sub: segs[1].clone(),
+        scope: format!("/{}", segs[..n - 3].join("/")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(path: &str) -> Option<Route> {
+        let segs: Vec<String> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(str::to_string)
+            .collect();
+        route("GET", &segs)
+    }
+
+    #[test]
+    fn permission_scopes() {
+        let scope = |path: &str| match parse(path) {
+            Some(Route::Permissions { scope, .. }) => Some(scope),
+            _ => None,
+        };
+        assert_eq!(
+            scope(
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.Authorization/permissions"
+            )
+            .as_deref(),
+            Some("/subscriptions/s/resourceGroups/g")
+        );
+        assert_eq!(
+            scope("/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v/providers/Microsoft.Authorization/permissions").as_deref(),
+            Some("/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v")
+        );
+        assert_eq!(
+            scope("/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v/secrets/x/providers/Microsoft.Authorization/permissions").as_deref(),
+            Some("/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/v/secrets/x")
+        );
+        // Not a resource: a namespace and a type without a name.
+        assert_eq!(
+            scope(
+                "/subscriptions/s/resourceGroups/g/providers/Microsoft.KeyVault/vaults/providers/Microsoft.Authorization/permissions"
+            ),
+            None
+        );
+        assert_eq!(
+            scope("/subscriptions/s/providers/Microsoft.Authorization/permissions"),
+            None
+        );
+        assert!(matches!(
+            parse("/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs/j/executions"),
+            Some(Route::Executions { .. })
+        ));
+        assert!(matches!(
+            parse("/subscriptions/s/resourceGroups/g/providers/Microsoft.App/jobs"),
+            Some(Route::GroupJobs { .. })
+        ));
+        assert!(matches!(
+            parse("/subscriptions/s/providers/Microsoft.KeyVault/vaults"),
+            Some(Route::Vaults { .. })
+        ));
     }
 }

@@ -59,11 +59,7 @@ fn runtime_view(st: &State, rtype: &str, name: &str, id: &str, body: &Value) -> 
     }
     match rtype.to_ascii_lowercase().as_str() {
         "microsoft.keyvault/vaults" => {
-            view["vaultUri"] = json!(if st.public_hosts {
-                format!("https://{}.vault.azure.net/", name.to_ascii_lowercase())
-            } else {
-                format!("{}/", st.listener_url)
-            });
+            view["vaultUri"] = json!(super::vaults::vault_uri(st, name));
         }
         "microsoft.managedidentity/userassignedidentities" => {
             view["principalId"] = json!(random_uuid_from(&format!("principal:{id}")));
