@@ -636,10 +636,11 @@ fn runner_version_row(latest: Option<&str>, images: Vec<String>) -> Row {
     }
     match (latest, versions.iter().any(|(_, v)| v.is_some())) {
         (Some(l), true) => {
-            let carried: Vec<String> = versions
+            let mut carried: Vec<String> = versions
                 .iter()
                 .filter_map(|(_, v)| v.map(|v| v.to_string()))
                 .collect();
+            carried.dedup();
             row(
                 "Runner",
                 check,
@@ -809,6 +810,16 @@ async fn vault_rows(session: &Session, req: &Request, subscription: &str) -> Vec
     rows
 }
 
+/// `Microsoft.KeyVault/vaults/secrets/getSecret/action` → `secrets/getSecret`.
+fn short_action(action: &str) -> String {
+    let parts: Vec<&str> = action.split('/').skip(1).collect();
+    let parts: Vec<&str> = parts
+        .into_iter()
+        .filter(|p| !matches!(*p, "vaults" | "registries" | "action"))
+        .collect();
+    parts.join("/")
+}
+
 fn permission_row(
     check: &str,
     perms: &[Permission],
@@ -816,9 +827,8 @@ fn permission_row(
     data: bool,
     fix: &str,
 ) -> Row {
-    let missing: Vec<&str> = needed
+    let missing: Vec<String> = needed
         .iter()
-        .copied()
         .filter(|a| {
             if data {
                 !allows_data_action(perms, a)
@@ -826,23 +836,15 @@ fn permission_row(
                 !allows_action(perms, a)
             }
         })
+        .map(|a| short_action(a))
         .collect();
     if missing.is_empty() {
+        let all: Vec<String> = needed.iter().map(|a| short_action(a)).collect();
         row(
             "Azure",
             check,
             Verdict::Ok,
-            format!(
-                "the caller may {}",
-                needed
-                    .iter()
-                    .map(|a| a
-                        .rsplit('/')
-                        .nth(usize::from(a.ends_with("/action")))
-                        .unwrap_or(a))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("the caller may {}", all.join(", ")),
             "",
         )
     } else {
@@ -1127,9 +1129,10 @@ fn execution_row(
             &check,
             Verdict::Fail,
             format!(
-                "the latest execution {} {} ({failed} of the last {} failed)",
+                "the latest execution {} {}{} ({failed} of the last {} failed)",
                 last.name,
                 state.to_ascii_lowercase(),
+                last.reason().map(|r| format!(": {r}")).unwrap_or_default(),
                 list.len()
             ),
             &format!(

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use fake_cloud::Seed;
+use fake_cloud::{ContainerExit, ExecutionStatus, JobExecution, KvRole, NewSecretVersion, Seed};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -19,6 +20,7 @@ fn doctor_inputs(ctx: &TestContext) -> BTreeMap<&'static str, String> {
     inputs.insert("azure-resource-manager-url", ctx.fake.url());
     inputs.insert("resource-group", RG.into());
     inputs.insert("pools", POOLS.into());
+    inputs.insert("registry", "acrrunners".into());
     inputs
 }
 
@@ -53,11 +55,20 @@ struct World {
 }
 
 impl World {
-    fn new(seed: Seed) -> World {
+    /// The key stored and the runner jobs deployed, as the three workflows leave them.
+    fn new(mut seed: Seed) -> World {
+        seed.arm_deployment_ms = 200;
+        seed.arm_retry_after_secs = 1;
         let ctx = TestContext::with_seed(seed);
-        let mut store = ctx.rotate_inputs("app1.pkcs1.pem");
-        store.insert("command", "rotate-key".into());
-        ctx.run(&store, &[]).assert_ok();
+        let mut setup = doctor_inputs(&ctx);
+        setup.insert("command", "rotate-key deploy".into());
+        setup.insert("template", "builtin:runner-jobs".into());
+        setup.insert(
+            "parameters",
+            "acaEnvName: cae-runners\nacrName: acrrunners\nacaMsiName: id-runners\n".into(),
+        );
+        let run = ctx.run(&setup, &[]);
+        run.assert_ok();
         World { ctx }
     }
 
@@ -216,4 +227,99 @@ fn an_unreachable_github_is_one_row_and_the_azure_checks_still_run() {
         find(&healthy, check).mark,
         "{check}"
     );
+}
+
+#[test]
+fn a_healthy_world_is_all_ticks() {
+    let world = World::healthy();
+    let (run, rows, sent) = world.doctor(|_| {});
+    assert_read_only(&sent);
+    assert_eq!(run.code, 0, "{}", run.log());
+    let not_ok: Vec<&Row> = rows.iter().filter(|r| r.mark != "✔").collect();
+    assert!(not_ok.is_empty(), "{not_ok:#?}");
+    assert_eq!(run.output("problems"), "0");
+    assert_eq!(run.output("warnings"), "0");
+    assert!(
+        run.summary
+            .contains("| ✔ | Runner jobs · Executions of runner-linux |")
+    );
+    world.ctx.assert_contract();
+    println!("{}", run.summary);
+}
+
+#[test]
+fn a_broken_azure_side_shows_its_row_and_nothing_else_changes() {
+    let world = World::healthy();
+    let (_, healthy, _) = world.doctor(|_| {});
+    let seed = world.ctx.fake.seed();
+
+    // The caller may read the key but not store it.
+    world.ctx.fake.set_kv_role(KvRole::SecretsUser);
+    let (_, broken, sent) = world.doctor(|_| {});
+    assert_read_only(&sent);
+    assert_only(&healthy, &broken, "Azure · Vault role");
+    assert!(
+        find(&broken, "Azure · Vault role")
+            .text
+            .contains("secrets/setSecret")
+    );
+    world.ctx.fake.set_kv_role(KvRole::SecretsOfficer);
+
+    // A vault on access policies.
+    world.ctx.fake.set_vault_rbac(&seed.vault_name, false);
+    let (_, broken, _) = world.doctor(|_| {});
+    assert_only(&healthy, &broken, "Azure · Key Vault");
+    world.ctx.fake.set_vault_rbac(&seed.vault_name, true);
+
+    // A consumer pinned to a disabled version.
+    let old = world.ctx.fake.put_secret_version(
+        "github-app-key",
+        NewSecretVersion {
+            value: "old".into(),
+            enabled: false,
+            created: Some(1_600_000_000),
+            ..NewSecretVersion::default()
+        },
+    );
+    let secret_uri = format!("{}/secrets/github-app-key", world.ctx.fake.url());
+    world.ctx.fake.put_app(
+        RG,
+        "app-pinned",
+        json!({ "properties": { "configuration": { "secrets": [
+            { "name": "key", "keyVaultUrl": format!("{secret_uri}/{}", old.version), "identity": "system" }
+        ]}}}),
+    );
+    let (_, broken, sent) = world.doctor(|_| {});
+    assert_read_only(&sent);
+    assert_only(&healthy, &broken, "Key · Consumer");
+
+    // A failed execution, with its reason.
+    let mut failed = JobExecution::new(ExecutionStatus::Failed);
+    failed.exit = Some(ContainerExit {
+        code: 1,
+        additional_information: "Error: the runner could not register".into(),
+    });
+    world.ctx.fake.add_job_execution(RG, "runner-linux", failed);
+    let world_rows = world.doctor(|_| {}).1;
+
+    let row = find(&world_rows, "Runner jobs · Executions of runner-linux");
+    assert_eq!(row.mark, "✗", "{row:?}");
+    assert!(row.text.contains("could not register"), "{row:?}");
+}
+
+#[test]
+fn an_unreachable_azure_is_one_row_and_the_github_checks_still_run() {
+    let world = World::healthy();
+    let (_, healthy, _) = world.doctor(|_| {});
+    let (run, rows, _) = world.doctor(|i| {
+        i.insert("azure-authority-host", "https://127.0.0.1:9".into());
+    });
+    assert_eq!(run.code, 1);
+    assert_eq!(find(&rows, "Azure · Sign-in").mark, "✗");
+    for r in rows
+        .iter()
+        .filter(|r| r.check.starts_with("GitHub") || r.check.starts_with("Pools"))
+    {
+        assert_eq!(r.mark, find(&healthy, &r.check).mark, "{r:?}");
+    }
 }

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 
 /// API version of Microsoft.App jobs and container apps.
 pub const JOBS_API: &str = "2025-07-01";
+/// The first API version whose executions say how each container ended
+/// (`properties.detailedStatus`); the stable one's do not.
+pub const EXECUTIONS_DETAIL_API: &str = "2025-10-02-preview";
 
 /// Properties ARM reports but refuses (or ignores) on a write.
 const READ_ONLY: [&str; 4] = ["id", "name", "type", "systemData"];
@@ -212,6 +215,62 @@ pub struct ExecutionProperties {
     pub start_time: Option<String>,
     /// When it ended (RFC 3339).
     pub end_time: Option<String>,
+    /// How each replica's containers ended (newer API versions only).
+    pub detailed_status: Option<DetailedStatus>,
+}
+
+/// `properties.detailedStatus` of an execution.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DetailedStatus {
+    /// The replicas.
+    pub replicas: Vec<Replica>,
+}
+
+/// One replica of an execution.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Replica {
+    /// Its containers.
+    pub containers: Vec<ContainerEnd>,
+}
+
+/// How one container of a replica ended.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerEnd {
+    /// The container.
+    pub name: String,
+    /// Its exit code.
+    pub code: Option<i64>,
+    /// What the platform says of it.
+    pub additional_information: Option<String>,
+}
+
+impl Execution {
+    /// Why it failed, from the containers that exited with a code other than 0.
+    pub fn reason(&self) -> Option<String> {
+        let ends: Vec<String> = self
+            .properties
+            .detailed_status
+            .iter()
+            .flat_map(|d| &d.replicas)
+            .flat_map(|r| &r.containers)
+            .filter(|c| c.code.is_some_and(|code| code != 0))
+            .map(|c| {
+                format!(
+                    "container {} exited {}{}",
+                    c.name,
+                    c.code.unwrap_or_default(),
+                    c.additional_information
+                        .as_deref()
+                        .map(|i| format!(": {i}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        (!ends.is_empty()).then(|| ends.join("; "))
+    }
 }
 
 fn job_view(item: ListedItem) -> JobView {
@@ -343,15 +402,16 @@ impl Arm {
         Ok(items.into_iter().map(job_view).collect())
     }
 
-    /// A job's executions, as ARM lists them.
+    /// A job's executions, as ARM lists them: with how their containers ended where the
+    /// service describes it (a newer API version), else as the stable API lists them.
     pub async fn executions(&self, job: &JobRef) -> Result<Vec<Execution>> {
         let path = format!("{}/executions", job.id);
-        self.list(
-            &path,
-            JOBS_API,
-            &format!("listing the executions of job {}", job.name),
-        )
-        .await
+        let action = format!("listing the executions of job {}", job.name);
+        match self.list(&path, EXECUTIONS_DETAIL_API, &action).await {
+            Ok(found) => Ok(found),
+            Err(Error::Arm { status: 400, .. }) => self.list(&path, JOBS_API, &action).await,
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads a Container Apps job (or app).
