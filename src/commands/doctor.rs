@@ -95,7 +95,7 @@ pub struct Outcome {
 
 /// Runs `doctor`.
 pub async fn run(session: &Session, req: &Request, ctx: &Context<'_>) -> Result<Outcome> {
-    let (github, azure) = tokio::join!(github_checks(session, req, ctx.github), async {
+    let (github, azure) = tokio::join!(github_checks(session, ctx.github), async {
         match &req.subscription {
             Some(sub) => azure_checks(session, req, sub).await,
             None => Azure {
@@ -107,10 +107,27 @@ pub async fn run(session: &Session, req: &Request, ctx: &Context<'_>) -> Result<
                     "give azure-subscription-id (and key-vault, resource-group, registry) to check the Azure side",
                 )],
                 images: Vec::new(),
+                jobs: Vec::new(),
             },
         }
     });
     let mut rows = github.rows;
+    // The pools: as given, else as the deployed jobs' scale rules say.
+    let deployed = req
+        .pools
+        .is_none()
+        .then(|| deployed_pools(&azure.jobs, ctx.github.owner.as_deref()))
+        .flatten();
+    let pools = req.pools.clone().or(deployed.clone());
+    pools_rows(
+        session,
+        pools.as_ref(),
+        deployed.is_some(),
+        github.token.as_ref(),
+        github.limit,
+        &mut rows,
+    )
+    .await;
     let images = pool_images(req).into_iter().chain(azure.images).collect();
     rows.push(runner_version_row(github.latest_runner.as_deref(), images));
     rows.extend(azure.rows);
@@ -170,11 +187,13 @@ fn report(session: &Session, rows: &[Row]) -> Result<()> {
 struct GitHub {
     rows: Vec<Row>,
     latest_runner: Option<String>,
+    token: Option<Arc<InstallationToken>>,
+    limit: Option<u64>,
 }
 
 /// The App key, the installation and its permissions, the rate limit, the pools' budget and
 /// the repositories they watch, the current runner release.
-async fn github_checks(session: &Session, req: &Request, github: &GitHubConfig) -> GitHub {
+async fn github_checks(session: &Session, github: &GitHubConfig) -> GitHub {
     let mut rows = Vec::new();
     let app = app_checks(session, github, &mut rows).await;
     let token = app.as_ref().map(|(_, token)| token.clone());
@@ -182,7 +201,6 @@ async fn github_checks(session: &Session, req: &Request, github: &GitHubConfig) 
         Some(t) => rate_limit_row(session, t, &mut rows).await,
         None => None,
     };
-    pools_rows(session, req, token.as_ref(), limit, &mut rows).await;
     let latest_runner = match session.github().await {
         Ok(gh) => gh
             .latest_runner_version(token.as_ref().map(|t| &t.token))
@@ -193,7 +211,54 @@ async fn github_checks(session: &Session, req: &Request, github: &GitHubConfig) 
     GitHub {
         rows,
         latest_runner,
+        token,
+        limit,
     }
+}
+
+/// The pools the deployed jobs' `github-runner` scale rules describe, checked as `pools` is.
+fn deployed_pools(
+    jobs: &[JobView],
+    owner: Option<&str>,
+) -> Option<std::result::Result<PoolPlan, String>> {
+    let runners: Vec<&JobView> = jobs.iter().filter(|j| j.scaler.is_some()).collect();
+    if runners.is_empty() {
+        return None;
+    }
+    let quote = |v: &str| format!("'{}'", v.replace('\'', "''"));
+    let mut yaml = String::new();
+    for job in &runners {
+        let Some(sc) = &job.scaler else { continue };
+        let name = job.resource.name.trim_start_matches("runner-");
+        let labels: Vec<String> = sc
+            .labels
+            .iter()
+            .filter(|l| !l.eq_ignore_ascii_case("self-hosted"))
+            .map(|l| quote(l))
+            .collect();
+        yaml.push_str(&format!(
+            "- name: {}\n  labels: [{}]\n  max-executions: {}\n  polling-interval: {}\n",
+            quote(name),
+            labels.join(", "),
+            sc.max_executions,
+            sc.polling_interval
+        ));
+        if !sc.repos.is_empty() {
+            let repos: Vec<String> = sc.repos.iter().map(|r| quote(r)).collect();
+            yaml.push_str(&format!("  repos: [{}]\n", repos.join(", ")));
+        }
+    }
+    Some(
+        crate::pools::plan(Some(&yaml), owner)
+            .map(|mut plan| {
+                // The jobs keep the names they were deployed under.
+                for (job, deployed) in plan.jobs.iter_mut().zip(&runners) {
+                    job.job_name = deployed.resource.name.clone();
+                }
+                plan
+            })
+            .map_err(|e| e.to_string()),
+    )
 }
 
 /// The key, the installation and its permissions; an installation token when all is well.
@@ -448,19 +513,20 @@ async fn rate_limit_row(
 /// The pools: refused ones, overlapping labels, the budget, the repositories they watch.
 async fn pools_rows(
     session: &Session,
-    req: &Request,
+    pools: Option<&std::result::Result<PoolPlan, String>>,
+    deployed: bool,
     token: Option<&Arc<InstallationToken>>,
     limit: Option<u64>,
     rows: &mut Vec<Row>,
 ) {
-    let pools = match &req.pools {
+    let pools = match pools {
         None => {
             rows.push(row(
                 "Pools",
                 "Pools",
                 Verdict::Warn,
-                "no `pools`: the pools' budget and labels were not checked".into(),
-                "give the pools input your deploy step uses",
+                "no `pools`, and no runner job deployed in `resource-group`: the pools' budget and labels were not checked".into(),
+                "give the pools input your deploy step uses, or the resource group of the runner jobs",
             ));
             return;
         }
@@ -481,7 +547,16 @@ async fn pools_rows(
         "Pools",
         "Pools",
         Verdict::Ok,
-        format!("{} job(s): {}", names.len(), names.join(", ")),
+        format!(
+            "{} job(s){}: {}",
+            names.len(),
+            if deployed {
+                " (read back from the deployed jobs)"
+            } else {
+                ""
+            },
+            names.join(", ")
+        ),
         "",
     ));
     // Overlapping labels start executions that never get a job: a cross here, though deploy
@@ -674,6 +749,8 @@ struct Azure {
     rows: Vec<Row>,
     /// The deployed jobs' images.
     images: Vec<String>,
+    /// The deployed jobs.
+    jobs: Vec<JobView>,
 }
 
 async fn azure_checks(session: &Session, req: &Request, subscription: &str) -> Azure {
@@ -709,6 +786,7 @@ async fn azure_checks(session: &Session, req: &Request, subscription: &str) -> A
         return Azure {
             rows,
             images: Vec::new(),
+            jobs: Vec::new(),
         };
     }
     let (vault, group, jobs) = tokio::join!(
@@ -718,9 +796,9 @@ async fn azure_checks(session: &Session, req: &Request, subscription: &str) -> A
     );
     rows.extend(vault);
     rows.extend(group);
-    let (job_rows, images) = jobs;
+    let (job_rows, images, jobs) = jobs;
     rows.extend(job_rows);
-    Azure { rows, images }
+    Azure { rows, images, jobs }
 }
 
 /// The data actions rotate-key needs on the vault.
@@ -997,12 +1075,16 @@ async fn key_rows(
 }
 
 /// The runner jobs: which identity each container may use, and the latest executions.
-async fn job_rows(session: &Session, req: &Request, subscription: &str) -> (Vec<Row>, Vec<String>) {
+async fn job_rows(
+    session: &Session,
+    req: &Request,
+    subscription: &str,
+) -> (Vec<Row>, Vec<String>, Vec<JobView>) {
     let Some(group) = &req.resource_group else {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new(), Vec::new());
     };
     let Ok(arm) = session.arm().await else {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new(), Vec::new());
     };
     let jobs = match arm.jobs_in_group(subscription, group).await {
         Ok(jobs) => jobs,
@@ -1015,6 +1097,7 @@ async fn job_rows(session: &Session, req: &Request, subscription: &str) -> (Vec<
                     e.to_string(),
                     "check resource-group",
                 )],
+                Vec::new(),
                 Vec::new(),
             );
         }
@@ -1044,7 +1127,7 @@ async fn job_rows(session: &Session, req: &Request, subscription: &str) -> (Vec<
             "deploy builtin:runner-jobs there",
         ));
     }
-    (rows, images)
+    (rows, images, jobs)
 }
 
 /// A job that holds the key's reference must keep its identities from the containers.

@@ -323,3 +323,23 @@ fn an_unreachable_azure_is_one_row_and_the_github_checks_still_run() {
         assert_eq!(r.mark, find(&healthy, &r.check).mark, "{r:?}");
     }
 }
+
+#[test]
+fn without_pools_the_deployed_jobs_are_read_back() {
+    let world = World::healthy();
+    let (run, rows, sent) = world.doctor(|i| {
+        i.remove("pools");
+    });
+    assert_read_only(&sent);
+    assert_eq!(run.code, 0, "{}", run.log());
+    let pools = find(&rows, "Pools · Pools");
+    assert_eq!(pools.mark, "✔");
+    assert!(
+        pools.text.contains("read back from the deployed jobs")
+            && pools.text.contains("runner-linux"),
+        "{pools:?}"
+    );
+    assert_eq!(find(&rows, "Pools · API budget").mark, "✔");
+    // The runner version now comes from the deployed job's image.
+    assert_eq!(find(&rows, "Runner · Runner version").mark, "✔");
+}

@@ -193,6 +193,54 @@ pub struct JobView {
     pub images: Vec<String>,
     /// Key Vault URLs of its secrets.
     pub key_vault_urls: Vec<String>,
+    /// Its KEDA `github-runner` scale rule, when it has one.
+    pub scaler: Option<Scaler>,
+}
+
+/// What a job's `github-runner` scale rule and its scale settings say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scaler {
+    /// `labels`, split at commas.
+    pub labels: Vec<String>,
+    /// `repos`, split at commas.
+    pub repos: Vec<String>,
+    /// `runnerScope` (`org`, `repo`, `ent`).
+    pub runner_scope: String,
+    /// `maxExecutions`.
+    pub max_executions: u64,
+    /// `pollingInterval`, seconds.
+    pub polling_interval: u64,
+}
+
+fn scaler_of(properties: &Value) -> Option<Scaler> {
+    let scale = properties.pointer("/configuration/eventTriggerConfig/scale")?;
+    let rule = scale
+        .get("rules")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("type").and_then(Value::as_str) == Some("github-runner"))?;
+    let meta = |k: &str| {
+        rule.pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let list = |k: &str| -> Vec<String> {
+        meta(k)
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let number = |k: &str, default: u64| scale.get(k).and_then(Value::as_u64).unwrap_or(default);
+    Some(Scaler {
+        labels: list("labels"),
+        repos: list("repos"),
+        runner_scope: meta("runnerScope"),
+        max_executions: number("maxExecutions", 100),
+        polling_interval: number("pollingInterval", 30),
+    })
 }
 
 /// One execution of a job.
@@ -325,6 +373,7 @@ fn job_view(item: ListedItem) -> JobView {
             .iter()
             .filter_map(|s| s.key_vault_url.clone())
             .collect(),
+        scaler: scaler_of(p),
         resource: JobRef {
             id: item.id,
             name: item.name,
