@@ -579,7 +579,20 @@ async fn pools_rows(
             "",
         ));
     }
-    let (Some(token), Some(limit), Ok(gh)) = (token, limit, session.github().await) else {
+    if let (Some(token), Some(limit)) = (token, limit) {
+        budget_rows(session, pools, token, limit, rows).await;
+    }
+}
+
+/// The pools' projected API calls against the limit, and the repositories they watch.
+async fn budget_rows(
+    session: &Session,
+    pools: &PoolPlan,
+    token: &Arc<InstallationToken>,
+    limit: u64,
+    rows: &mut Vec<Row>,
+) {
+    let Ok(gh) = session.github().await else {
         return;
     };
     let needs_count = pools.jobs.iter().any(|j| j.repos.is_empty());
@@ -1046,10 +1059,22 @@ async fn key_rows(
         None => row("Key", "Expiry", Verdict::Ok, "no expiry".into(), ""),
     });
     let secret_uri = kv.secret_uri(&req.secret_name);
+    rows.extend(consumer_rows(session, subscription, &secret_uri, &versions).await);
+    rows
+}
+
+/// Every job or app that pins a version of the key must read an enabled one.
+async fn consumer_rows(
+    session: &Session,
+    subscription: &str,
+    secret_uri: &str,
+    versions: &[crate::azure::keyvault::VersionInfo],
+) -> Vec<Row> {
+    let mut rows = Vec::new();
     let Ok(arm) = session.arm().await else {
-        return rows;
+        return Vec::new();
     };
-    match arm.consumers(subscription, &secret_uri).await {
+    match arm.consumers(subscription, secret_uri).await {
         Ok(consumers) => {
             for c in consumers {
                 let Some(pinned) = &c.pinned else { continue };
