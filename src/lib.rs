@@ -39,6 +39,10 @@ use session::Session;
 /// summary. Errors are returned for the caller to render once.
 pub async fn run(inputs: Inputs, ctx: RunContext) -> Result<()> {
     let rt = Runtime::get();
+    rt.check_files().map_err(|(path, e)| Error::RunnerFile {
+        path: path.display().to_string(),
+        detail: format!("{e} (checked before the first request: nothing was done)"),
+    })?;
     // Secret inputs are masked as given, before anything could echo them.
     for secret in [&inputs.private_key, &inputs.github_token]
         .into_iter()

@@ -170,6 +170,23 @@ impl Runtime {
         }
     }
 
+    /// Opens `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` (when set) for appending, writing nothing:
+    /// a step whose runner hands it a path it cannot write must stop before its first request,
+    /// not after the Key Vault write and the token revocation.
+    pub fn check_files(&self) -> Result<(), (PathBuf, std::io::Error)> {
+        for path in [&self.output_file, &self.summary_file]
+            .into_iter()
+            .flatten()
+        {
+            OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(|e| (path.clone(), e))?;
+        }
+        Ok(())
+    }
+
     /// Appends Markdown to the step summary (flushed by [`Runtime::flush_summary`]).
     pub fn summary(&self, markdown: &str) {
         self.lock().summary.push_str(markdown);

@@ -547,3 +547,30 @@ fn a_store_whose_answer_is_lost_leaves_one_enabled_version() {
         );
     }
 }
+
+#[test]
+fn an_unwritable_output_or_summary_file_stops_the_step_before_any_request() {
+    let ctx = TestContext::new();
+    let missing = ctx.dir.path().join("no-such-dir/file");
+    let missing = missing.to_str().unwrap();
+    for name in ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"] {
+        let run = ctx.run(
+            &ctx.rotate_inputs("app1.pkcs1.pem"),
+            &[(name, Some(missing))],
+        );
+        assert_eq!(run.code, 1, "{}", run.log());
+        assert!(
+            run.log().contains(&format!(
+                "::error title=aca-runner-action failed::cannot write the runner file {missing}"
+            )),
+            "{}",
+            run.log()
+        );
+        assert!(run.log().contains("nothing was done"), "{}", run.log());
+        assert!(
+            ctx.fake.requests().is_empty(),
+            "{name}: requests were sent: {:?}",
+            ctx.fake.requests()
+        );
+    }
+}
