@@ -30,6 +30,8 @@ mod entra;
 mod github;
 mod keyvault;
 mod oidc;
+pub mod proxy;
+mod releases;
 pub mod roles;
 mod server;
 mod service;
@@ -82,6 +84,8 @@ pub struct Options {
     /// then answer 503 `AzuriteNotRunning`). [`FakeCloud::start`] fails when Azurite is asked
     /// for but not installed.
     pub azurite: Option<AzuriteOptions>,
+    /// Serve release downloads from this folder (`DIR/{tag}/{asset}`): see `releases`.
+    pub release_dir: Option<PathBuf>,
 }
 
 /// Where to find Azurite (`npm install --prefix DIR azurite@3.37.0`).
@@ -648,6 +652,7 @@ impl FakeCloud {
         };
         let mut state = state::State::new(opts.seed, url.clone(), opts.latency_ms, log_file);
         state.public_hosts = opts.public_hosts;
+        state.release_dir = opts.release_dir.clone();
         let shared = Arc::new(Mutex::new(state));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -801,6 +806,12 @@ impl FakeCloud {
     /// Sets the latency added to every non-admin request.
     pub fn set_latency_ms(&self, ms: u64) {
         self.state().latency_ms = ms;
+    }
+
+    /// Serves release downloads from `dir` (`DIR/{tag}/{asset}`), as github.com does: the
+    /// download URL answers a redirect to the asset's object URL.
+    pub fn set_release_dir(&self, dir: impl Into<PathBuf>) {
+        self.state().release_dir = Some(dir.into());
     }
 
     /// Sets the Key Vault role of the caller.

@@ -1,11 +1,12 @@
 //! `fake-cloud` binary: runs the fake cloud until SIGTERM/SIGINT.
 //!
 //! Usage: `fake-cloud [--port N] [--ca-file PATH] [--seed seed.json] [--log requests.jsonl]
-//! [--latency-ms N] [--host NAME]... [--public-hosts] [--azurite] [--azurite-dir DIR]`; prints
+//! [--latency-ms N] [--host NAME]... [--public-hosts] [--azurite] [--azurite-dir DIR] [--releases DIR]`; prints
 //! `ready <url>` once listening. `--public-hosts` serves under the production host names, for the
 //! `az` and `gh` CLIs reaching the fake through a hosts file (give `--port 443` then).
 //! `--azurite` starts Azurite for ACR Tasks from the default location (see `AzuriteOptions`),
-//! `--azurite-dir` from the given npm `--prefix` directory.
+//! `--azurite-dir` from the given npm `--prefix` directory. `--releases DIR` serves release
+//! downloads (`/{owner}/{repo}/releases/download/{tag}/{asset}`) from `DIR/{tag}/{asset}`.
 
 use fake_cloud::{AzuriteOptions, FakeCloud, Options, Seed};
 use std::io::Write;
@@ -30,6 +31,7 @@ fn parse_args() -> Result<Options, String> {
                     .map_err(|e| format!("--latency-ms: {e}"))?;
             }
             "--host" => opts.extra_hostnames.push(value("--host")?),
+            "--releases" => opts.release_dir = Some(PathBuf::from(value("--releases")?)),
             "--public-hosts" => opts.public_hosts = true,
             "--azurite" => opts.azurite = Some(AzuriteOptions::default()),
             "--azurite-dir" => {
@@ -46,7 +48,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: fake-cloud [--port N] [--ca-file PATH] [--seed seed.json] [--log requests.jsonl] [--latency-ms N] [--host NAME]... [--public-hosts] [--azurite] [--azurite-dir DIR]"
+                    "usage: fake-cloud [--port N] [--ca-file PATH] [--seed seed.json] [--log requests.jsonl] [--latency-ms N] [--host NAME]... [--public-hosts] [--azurite] [--azurite-dir DIR] [--releases DIR]"
                 );
                 std::process::exit(0);
             }

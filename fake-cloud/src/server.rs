@@ -80,6 +80,8 @@ fn service_of(path: &str) -> Service {
         Service::Entra
     } else if segs[0].eq_ignore_ascii_case("subscriptions") {
         Service::Arm
+    } else if crate::releases::is_release_path(&segs) {
+        Service::Releases
     } else {
         Service::GitHub
     }
@@ -248,7 +250,11 @@ async fn handle(
         st.violations.extend(violations);
     }
     entry.status = resp.status;
-    entry.response_body = String::from_utf8_lossy(&resp.body).into_owned();
+    entry.response_body = if service == Service::Releases && resp.status == 200 {
+        format!("({} bytes)", resp.body.len())
+    } else {
+        String::from_utf8_lossy(&resp.body).into_owned()
+    };
     entry.done_ms = st.elapsed_ms();
     st.log(entry);
     drop(st);
@@ -269,6 +275,7 @@ fn dispatch(
         Service::KeyVault => crate::keyvault::handle(st, req),
         Service::Arm => crate::arm::handle(st, req),
         Service::GitHub => crate::github::handle(st, req),
+        Service::Releases => crate::releases::handle(st, req),
         // The registry data plane is served before dispatch; `Unknown` is what this decides.
         Service::Acr | Service::Unknown => None,
     };
@@ -324,7 +331,7 @@ fn decorate(service: Service, mut resp: Resp) -> Resp {
                 ),
             ]);
         }
-        Service::Oidc | Service::Imds | Service::Acr | Service::Unknown => {}
+        Service::Oidc | Service::Imds | Service::Acr | Service::Releases | Service::Unknown => {}
     }
     resp
 }
@@ -359,7 +366,7 @@ fn fault_body(service: Service, status: u16) -> Value {
         Service::KeyVault => {
             json!({"error": {"code": if status == 429 { "Throttled" } else { "InternalServerError" }, "message": message}})
         }
-        Service::Oidc | Service::Arm | Service::Acr | Service::Unknown => {
+        Service::Oidc | Service::Arm | Service::Acr | Service::Releases | Service::Unknown => {
             json!({"error": {"code": if status == 429 { "TooManyRequests" } else { "InternalServerError" }, "message": message}})
         }
     }

@@ -22,6 +22,8 @@ pub enum Service {
     Arm,
     /// A container registry's data plane (`/registry/NAME/...` or `NAME.azurecr.io`).
     Acr,
+    /// Release downloads (`/{owner}/{repo}/releases/download/...`), as github.com serves them.
+    Releases,
     /// A path no service serves.
     Unknown,
 }
@@ -40,6 +42,7 @@ mod tests {
             Service::KeyVault,
             Service::Arm,
             Service::Acr,
+            Service::Releases,
             Service::Unknown,
         ]
         .iter()
@@ -55,6 +58,7 @@ mod tests {
                 "\"keyvault\"",
                 "\"arm\"",
                 "\"acr\"",
+                "\"releases\"",
                 "\"unknown\""
             ]
         );

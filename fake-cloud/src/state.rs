@@ -207,6 +207,8 @@ pub(crate) struct State {
     pub variables: BTreeMap<String, BTreeMap<String, Variable>>,
     /// Just-in-time runners registered, oldest first.
     pub runners: Vec<crate::JitRunner>,
+    /// Release assets served as github.com serves downloads (`DIR/{tag}/{asset}`).
+    pub release_dir: Option<std::path::PathBuf>,
     repo_ids: BTreeMap<String, u64>,
     next_repo_id: u64,
     log_file: Option<std::fs::File>,
@@ -271,6 +273,7 @@ impl State {
             issued: Vec::new(),
             variables: BTreeMap::new(),
             runners: Vec::new(),
+            release_dir: None,
             repo_ids: BTreeMap::new(),
             next_repo_id: 100_000_001,
             log_file,

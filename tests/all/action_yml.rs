@@ -44,3 +44,33 @@ fn every_input_and_output_has_a_description() {
     }
     assert!(doc["branding"]["icon"].is_string());
 }
+
+#[test]
+fn the_native_action_has_the_root_actions_inputs_and_outputs_plus_binary_url() {
+    let load = |path: &str| -> serde_yaml_ng::Value {
+        let text =
+            std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        serde_yaml_ng::from_str(&text).unwrap()
+    };
+    let root = load("action.yml");
+    let native = load("native/action.yml");
+    let mut inputs = native["inputs"].as_mapping().unwrap().clone();
+    let binary_url = inputs
+        .remove("binary-url")
+        .expect("native input binary-url");
+    assert!(binary_url["default"].is_null(), "binary-url has no default");
+    // Word for word: names, descriptions, defaults, required.
+    assert_eq!(&inputs, root["inputs"].as_mapping().unwrap());
+    assert_eq!(native["outputs"], root["outputs"]);
+    assert_eq!(native["runs"]["using"].as_str(), Some("node24"));
+    assert_eq!(native["runs"]["main"].as_str(), Some("index.js"));
+    // The release it downloads is the one the root action's image names.
+    let image = root["runs"]["image"].as_str().unwrap();
+    let tag = image.rsplit(':').next().unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/native/action.yml")).unwrap();
+    assert!(
+        text.contains(&format!("\n# release-tag: {tag}\n")),
+        "native/action.yml names another release than {image}"
+    );
+}

@@ -164,13 +164,27 @@ impl TestContext {
         inputs: &BTreeMap<&'static str, String>,
         extra_env: &[(&str, Option<&str>)],
     ) -> Run {
+        self.run_program(
+            Command::new(env!("CARGO_BIN_EXE_aca-runner-action")),
+            inputs,
+            extra_env,
+        )
+    }
+
+    /// Runs `cmd` (the binary, or the native action's `node index.js`) the way [`Self::run`]
+    /// runs the binary.
+    pub fn run_program(
+        &self,
+        mut cmd: Command,
+        inputs: &BTreeMap<&'static str, String>,
+        extra_env: &[(&str, Option<&str>)],
+    ) -> Run {
         let n = self.runs.get() + 1;
         self.runs.set(n);
         let output_file = self.dir.path().join(format!("output-{n}"));
         let summary_file = self.dir.path().join(format!("summary-{n}"));
         std::fs::write(&output_file, "").unwrap();
         std::fs::write(&summary_file, "").unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aca-runner-action"));
         cmd.env_clear();
         cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
         for (name, default) in declared_inputs() {

@@ -13,6 +13,7 @@ mod deploy;
 mod doctor;
 mod fuzz_regressions;
 mod helpers;
+mod native;
 mod rbac;
 mod rotate_key;
 mod runner_plane;
