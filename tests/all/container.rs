@@ -58,9 +58,9 @@ fn the_docker_action_and_the_native_action_give_the_same_outputs_and_summary() {
     let release = NativeRelease::publish(&native_ctx, None);
     let native = native_ctx.run_native(&release, &full_step_inputs(&native_ctx), &[]);
     native.assert_ok();
-    // Dynamic outputs (export-outputs) included.
+    // Dynamic outputs (the deployment's own) included.
     assert!(
-        native.outputs.contains_key("GIT_HUB_APP_KEY_SECRET_URI"),
+        native.outputs.contains_key("gitHubAppKeySecretUri"),
         "{:?}",
         native.outputs
     );
