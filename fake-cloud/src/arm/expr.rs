@@ -4,7 +4,7 @@
 //! `['field']`) and the functions `parameters`, `variables` (evaluated recursively), `copyIndex`,
 //! `length`, `format`, `concat`, `toLower`, `toUpper`, `replace`, `take`, `skip`, `string`,
 //! `int`, `bool`, `if`, `equals`, `not`, `empty`, `coalesce`, `createArray`, `createObject`,
-//! `guid` and `uniqueString` (deterministic stand-in hashes), `reference` (of resources planned
+//! `guid` and `uniqueString` (ARM's own algorithms, so names match real Azure), `reference` (of resources planned
 //! earlier in the same deployment), `resourceId`, `subscriptionResourceId`, `subscription`,
 //! `resourceGroup` and `environment` (Azure public cloud values). Anything else (`listKeys`, …)
 //! cannot be evaluated; callers then use the string `"fake:" + expression`.
@@ -30,17 +30,23 @@ pub(crate) fn clear_references() {
     REFERENCES.with(|r| r.borrow_mut().clear());
 }
 
-/// A deterministic `guid()`: a UUID-shaped hash of the arguments.
+/// ARM's `guid(a, b, …)`: the RFC 4122 version-5 (SHA-1, name-based) UUID of the arguments
+/// joined with `-`, in ARM's fixed namespace `11fb06fb-712d-4ddd-98c7-e71bbd588830`.
 fn guid(parts: &[String]) -> String {
-    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
-    for byte in parts.join("|").bytes() {
-        a ^= u64::from(byte);
-        a = a.wrapping_mul(0x0100_0000_01b3);
-        b = b.rotate_left(5) ^ u64::from(byte);
-        b = b.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-    let hex = format!("{a:016x}{b:016x}");
+    /// `11fb06fb-712d-4ddd-98c7-e71bbd588830` in network (RFC 4122) byte order.
+    const ARM_NAMESPACE: [u8; 16] = [
+        0x11, 0xfb, 0x06, 0xfb, 0x71, 0x2d, 0x4d, 0xdd, 0x98, 0xc7, 0xe7, 0x1b, 0xbd, 0x58, 0x88,
+        0x30,
+    ];
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(&ARM_NAMESPACE);
+    ctx.update(parts.join("-").as_bytes());
+    let digest = ctx.finish();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest.as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x50; // version 5
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -153,16 +159,78 @@ pub(crate) fn provider_path(rtype: &str, names: &[String]) -> String {
     out
 }
 
-/// A deterministic 13-character stand-in for `uniqueString()`.
-fn unique_string(parts: &[String]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in parts.join("|").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+/// ARM's 64-bit hash behind `uniqueString()`: a MurmurHash3-x86-like function over two 32-bit
+/// lanes fed 8 bytes at a time (seed 0), as in Microsoft's ARM expression engine.
+fn arm_murmur64(data: &[u8]) -> u64 {
+    const C1: u32 = 0x239b_961b;
+    const C2: u32 = 0xab0e_9789;
+    fn le32(bytes: &[u8]) -> u32 {
+        bytes
+            .iter()
+            .rev()
+            .fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
     }
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    fn mix1(k: u32) -> u32 {
+        k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2)
+    }
+    fn mix2(k: u32) -> u32 {
+        k.wrapping_mul(C2).rotate_left(17).wrapping_mul(C1)
+    }
+    fn fmix(mut h: u32) -> u32 {
+        h ^= h >> 16;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^ (h >> 16)
+    }
+    let (mut h1, mut h2) = (0u32, 0u32);
+    let mut blocks = data.chunks_exact(8);
+    for block in &mut blocks {
+        h1 ^= mix1(le32(&block[..4]));
+        h1 = h1
+            .rotate_left(19)
+            .wrapping_add(h2)
+            .wrapping_mul(5)
+            .wrapping_add(0x561c_cd1b);
+        h2 ^= mix2(le32(&block[4..]));
+        h2 = h2
+            .rotate_left(13)
+            .wrapping_add(h1)
+            .wrapping_mul(5)
+            .wrapping_add(0x0bca_a747);
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        let (first, rest) = tail.split_at(tail.len().min(4));
+        h1 ^= mix1(le32(first));
+        if !rest.is_empty() {
+            h2 ^= mix2(le32(rest));
+        }
+    }
+    // ARM hashes the low 32 bits of the length (inputs are far below 4 GiB).
+    let len = data.len() as u32;
+    h1 ^= len;
+    h2 ^= len;
+    h1 = h1.wrapping_add(h2);
+    h2 = h2.wrapping_add(h1);
+    h1 = fmix(h1);
+    h2 = fmix(h2);
+    h1 = h1.wrapping_add(h2);
+    h2 = h2.wrapping_add(h1);
+    (u64::from(h2) << 32) | u64::from(h1)
+}
+
+/// ARM's `uniqueString(a, b, …)`: the hash of the arguments joined with `-` (UTF-8), written as
+/// 13 characters of `a-z2-7`, five bits at a time from the most significant end.
+fn unique_string(parts: &[String]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut h = arm_murmur64(parts.join("-").as_bytes());
     (0..13)
-        .map(|i| char::from(ALPHABET[((h >> (i * 5 % 60)) & 31) as usize]))
+        .map(|_| {
+            let c = char::from(ALPHABET[(h >> 59) as usize]);
+            h <<= 5;
+            c
+        })
         .collect()
 }
 
@@ -571,7 +639,51 @@ mod tests {
                 eval_str("[parameters('missing')]", c),
                 "fake:[parameters('missing')]"
             );
-            assert_eq!(unique_string(&["a".into()]).len(), 13);
+            assert_eq!(
+                eval_str("[uniqueString('hello', 'world')]", c),
+                "a7wkljktk6wne"
+            );
+            assert_eq!(
+                eval_str("[guid('a', 'b', 'c')]", c),
+                "a98fa280-e03f-5afa-8d8e-92d0a9c201e8"
+            );
         });
+    }
+
+    fn us(parts: &[&str]) -> String {
+        unique_string(&parts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    /// Vectors published with independent ports of ARM's function (one says it was checked
+    /// against Bicep; one from a test calling Microsoft's `Azure.Deployments.Expression`).
+    /// Their lengths cover tails of 0, 3, 4 and 6 bytes.
+    #[test]
+    fn unique_string_matches_arm() {
+        assert_eq!(us(&["test"]), "rbgf3xv4ufgzg");
+        assert_eq!(us(&["hello", "world"]), "a7wkljktk6wne");
+        assert_eq!(us(&["abc"]), "cgtzqvhu4i23s");
+        assert_eq!(
+            us(&["/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/my-rg"]),
+            "bmg7c6xu4tw46"
+        );
+        assert_eq!(us(&["foo", "bar", "baz"]), "xzi4ioaxtmth4");
+        assert_eq!(
+            us(&[
+                "/subscriptions/31e9f9a0-9fd2-4294-a0a3-0101246d9700/resourceGroups/rg-modm201-20230913120256/providers/Microsoft.Compute/virtualMachines/bobjacmodm201"
+            ]),
+            "yvjxno3je5on2"
+        );
+        // The arguments are joined with '-', so these collide (as in ARM).
+        assert_eq!(us(&["a-b"]), us(&["a", "b"]));
+    }
+
+    #[test]
+    fn guid_is_uuid_v5_in_arm_namespace() {
+        let g = |parts: &[&str]| guid(&parts.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // = Python uuid.uuid5(UUID('11fb06fb-712d-4ddd-98c7-e71bbd588830'), 'a-b-c')
+        assert_eq!(g(&["a", "b", "c"]), "a98fa280-e03f-5afa-8d8e-92d0a9c201e8");
+        assert_eq!(g(&["a-b-c"]), g(&["a", "b", "c"]));
+        // Version nibble 5, variant bits 10.
+        assert_eq!(g(&["x"]), "51c0fe04-91fa-5688-abb4-481ca7437854");
     }
 }
