@@ -6,8 +6,8 @@
 //! `int`, `bool`, `if`, `equals`, `not`, `empty`, `coalesce`, `createArray`, `createObject`,
 //! `guid` and `uniqueString` (ARM's own algorithms, so names match real Azure), `reference` (of resources planned
 //! earlier in the same deployment), `resourceId`, `subscriptionResourceId`, `subscription`,
-//! `resourceGroup` and `environment` (Azure public cloud values). Anything else (`listKeys`, …)
-//! cannot be evaluated; callers then use the string `"fake:" + expression`.
+//! `resourceGroup`, `environment` (Azure public cloud values), `and`, `or`, `split`, `first`,
+//! `last`, `union` and `listKeys` (placeholder keys). Anything else cannot be evaluated; callers then use the string `"fake:" + expression`.
 
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
@@ -235,6 +235,21 @@ fn unique_string(parts: &[String]) -> String {
 }
 
 type R = Result<Value, ()>;
+
+/// `union()` of objects: `from`'s keys over `into`'s, objects under the same key merged.
+fn merge_objects(into: &mut Value, from: &Value) {
+    let (Value::Object(into), Value::Object(from)) = (into, from) else {
+        return;
+    };
+    for (k, v) in from {
+        match into.get_mut(k) {
+            Some(existing) if existing.is_object() && v.is_object() => merge_objects(existing, v),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
 
 struct Parser<'p, 'c> {
     s: &'p [char],
@@ -481,6 +496,67 @@ fn call(ctx: &Ctx<'_>, name: &str, args: &[Value]) -> R {
         "not" => Ok(Value::Bool(
             !args.first().and_then(Value::as_bool).ok_or(())?,
         )),
+        "and" | "or" => {
+            let bools: Vec<bool> = args
+                .iter()
+                .map(Value::as_bool)
+                .collect::<Option<_>>()
+                .ok_or(())?;
+            if bools.len() < 2 {
+                return Err(());
+            }
+            Ok(Value::Bool(if name == "and" {
+                bools.iter().all(|b| *b)
+            } else {
+                bools.iter().any(|b| *b)
+            }))
+        }
+        "split" => {
+            let text = str_arg(args, 0)?;
+            let parts: Vec<Value> = match args.get(1).ok_or(())? {
+                Value::String(d) if !d.is_empty() => text
+                    .split(d.as_str())
+                    .map(|p| Value::String(p.into()))
+                    .collect(),
+                _ => return Err(()),
+            };
+            Ok(Value::Array(parts))
+        }
+        "first" | "last" => match args.first().ok_or(())? {
+            Value::Array(a) => Ok(if name == "first" { a.first() } else { a.last() }
+                .cloned()
+                .unwrap_or(Value::Null)),
+            Value::String(s) => {
+                let c = if name == "first" {
+                    s.chars().next()
+                } else {
+                    s.chars().last()
+                };
+                Ok(Value::String(c.map(String::from).unwrap_or_default()))
+            }
+            _ => Err(()),
+        },
+        // Objects merge (later keys win, nested objects merged); arrays concatenate without
+        // duplicates.
+        "union" => {
+            if args.iter().all(Value::is_object) && !args.is_empty() {
+                let mut out = Value::Object(serde_json::Map::new());
+                for a in args {
+                    merge_objects(&mut out, a);
+                }
+                Ok(out)
+            } else if args.iter().all(Value::is_array) && !args.is_empty() {
+                let mut out: Vec<Value> = Vec::new();
+                for v in args.iter().filter_map(Value::as_array).flatten() {
+                    if !out.contains(v) {
+                        out.push(v.clone());
+                    }
+                }
+                Ok(Value::Array(out))
+            } else {
+                Err(())
+            }
+        }
         "empty" => Ok(Value::Bool(match args.first().ok_or(())? {
             Value::Null => true,
             Value::String(s) => s.is_empty(),
@@ -513,6 +589,16 @@ fn call(ctx: &Ctx<'_>, name: &str, args: &[Value]) -> R {
         "reference" => {
             let id = text(args.first().ok_or(())?).to_ascii_lowercase();
             REFERENCES.with(|r| r.borrow().get(&id).cloned()).ok_or(())
+        }
+        // Secrets of a resource (a Log Analytics workspace's shared keys, a storage account's
+        // keys): placeholders derived from its id.
+        "listkeys" => {
+            let key = unique_string(&[text(args.first().ok_or(())?)]);
+            Ok(json!({
+                "primarySharedKey": format!("fake-primary-{key}"),
+                "secondarySharedKey": format!("fake-secondary-{key}"),
+                "keys": [{"keyName": "key1", "value": format!("fake-key1-{key}")}],
+            }))
         }
         "uniquestring" => Ok(Value::String(unique_string(
             &args.iter().map(text).collect::<Vec<_>>(),
@@ -646,6 +732,30 @@ mod tests {
             assert_eq!(
                 eval_str("[guid('a', 'b', 'c')]", c),
                 "a98fa280-e03f-5afa-8d8e-92d0a9c201e8"
+            );
+        });
+    }
+
+    #[test]
+    fn evaluates_logic_lists_and_unions() {
+        with(json!({"id": "/s/1/rg/x/subnets/a"}), json!({}), None, |c| {
+            assert_eq!(eval_str("[and(true, equals(1, 1))]", c), json!(true));
+            assert_eq!(eval_str("[or(false, false)]", c), json!(false));
+            assert_eq!(
+                eval_str("[first(split(parameters('id'), '/subnets/'))]", c),
+                "/s/1/rg/x"
+            );
+            assert_eq!(eval_str("[last(split('a/b/c', '/'))]", c), "c");
+            assert_eq!(
+                eval_str(
+                    "[union(createObject('a', 1, 'n', createObject('x', 1)), createObject('b', 2, 'n', createObject('y', 2)))]",
+                    c
+                ),
+                json!({"a": 1, "b": 2, "n": {"x": 1, "y": 2}})
+            );
+            assert_eq!(
+                eval_str("[union(createArray(1, 2), createArray(2, 3))]", c),
+                json!([1, 2, 3])
             );
         });
     }
