@@ -33,8 +33,9 @@
 #   named by SSL_CERT_FILE (--env). No -e in --container-options: mergo.WithOverride would
 #   replace the step's whole environment (INPUT_* included) with it.
 # - act in host mode copies its own environment into every step's (startHostEnvironment), so
-#   act runs under `env -i` with PATH and HOME only, and the docker socket is not mounted into
-#   the action (--container-daemon-socket -).
+#   act runs under `env -i` with PATH and HOME only (HOME in the mounted cache folder, so that it
+#   exists in the container too), and the docker socket is not mounted into the action
+#   (--container-daemon-socket -).
 # - Secrets and variables go in as GitHub gives them: --secret-file, --var-file; the variables
 #   the first workflow writes (set-variables, into the fake's GitHub) are read back from the fake
 #   for the next runs. The workflow_dispatch inputs come in the event payload (--eventpath).
@@ -76,7 +77,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir -p "$cache" "$work/home"
+mkdir -p "$cache/home"
 logs=${ACA_ACT_LOGS:-/tmp/aca-act-logs}   # each run's act log is kept there
 rm -rf "$logs" && mkdir -p "$logs"
 
@@ -177,7 +178,7 @@ run_act() { # run_act WORKFLOW EVENT_JSON
   printf '%s\n' "$2" >"$work/event.json"
   say "run $runs: $wf"
   t0=$(date +%s.%N)
-  if ! timeout 600 env -i PATH="$PATH" HOME="$work/home" ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
+  if ! timeout 600 env -i PATH="$PATH" HOME="$cache/home" ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
     "$ACT" workflow_dispatch -W ".github/workflows/$wf" \
     -P ubuntu-latest=-self-hosted --pull=false --no-cache-server \
     --action-cache-path "$cache" --container-daemon-socket - \
