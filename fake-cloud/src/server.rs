@@ -435,6 +435,16 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
             }
             None => bad("expected {\"ms\": N}".into()),
         },
+        ("POST", ["runner-release"]) => match serde_json::from_slice::<Value>(&req.body)
+            .ok()
+            .and_then(|v| v.get("tag").and_then(Value::as_str).map(str::to_string))
+        {
+            Some(tag) => {
+                st.seed.runner_release = tag;
+                Resp::empty(204)
+            }
+            None => bad("expected {\"tag\": \"v2.331.0\"}".into()),
+        },
         ("POST", ["kv-role"]) => match serde_json::from_slice::<Value>(&req.body)
             .ok()
             .and_then(|v| v.get("role").cloned())

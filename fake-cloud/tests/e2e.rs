@@ -525,6 +525,21 @@ fn admin_api() {
     );
     let r = send(&cloud, "POST", "/_fake/kv-role", &[], r#"{"role":"None"}"#).unwrap();
     assert_eq!(r.status, 204);
+    let r = send(
+        &cloud,
+        "POST",
+        "/_fake/runner-release",
+        &[],
+        r#"{"tag":"v2.331.0"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        send(&cloud, "GET", "/_fake/seed", &[], "").unwrap().json()["runner_release"],
+        "v2.331.0"
+    );
+    let r = send(&cloud, "POST", "/_fake/runner-release", &[], r#"{"tag":2}"#).unwrap();
+    assert_eq!(r.status, 400);
     let r = send(&cloud, "POST", "/_fake/apps", &[], r#"{"id":9,"slug":"b"}"#).unwrap();
     assert_eq!(r.status, 204);
     assert_eq!(
