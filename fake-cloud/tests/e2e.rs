@@ -540,6 +540,25 @@ fn admin_api() {
     );
     let r = send(&cloud, "POST", "/_fake/runner-release", &[], r#"{"tag":2}"#).unwrap();
     assert_eq!(r.status, 400);
+    // A name a template derives, before any deployment (scripts/act.sh needs the vault's).
+    let r = send(
+        &cloud,
+        "POST",
+        "/_fake/arm-expression",
+        &[],
+        r#"{"expression":"[uniqueString('hello', 'world')]"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.json()["value"], "a7wkljktk6wne");
+    let r = send(
+        &cloud,
+        "POST",
+        "/_fake/arm-expression",
+        &[],
+        r#"{"expression":"[nosuchfunction()]"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
     let r = send(&cloud, "POST", "/_fake/apps", &[], r#"{"id":9,"slug":"b"}"#).unwrap();
     assert_eq!(r.status, 204);
     assert_eq!(

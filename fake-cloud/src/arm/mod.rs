@@ -38,6 +38,23 @@ use crate::state::State;
 use crate::util::{Req, Resp};
 use route::{Kind, Route};
 
+/// Evaluates one template expression at subscription scope (no parameters or variables), for
+/// scripts that must know a name a template derives before the deployment runs.
+pub(crate) fn evaluate(st: &State, expression: &str) -> Option<serde_json::Value> {
+    let none = serde_json::Map::new();
+    let ctx = expr::Ctx {
+        params: &none,
+        variables: &none,
+        copy_index: None,
+        subscription_id: &st.seed.subscription_id,
+        tenant_id: &st.seed.tenant_id,
+        resource_group: None,
+        location: "westeurope",
+        depth: 0,
+    };
+    expr::try_eval(expression, &ctx)
+}
+
 /// Answers an ARM request; `None` when no ARM route matches.
 pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
     let route = route::route(&req.method, &req.segments())?;
