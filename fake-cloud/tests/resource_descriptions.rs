@@ -93,12 +93,12 @@ fn private_network() -> Value {
     let location = "[parameters('location')]";
     json!([
         {
-            "type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2024-03-01",
+            "type": "Microsoft.Network/publicIPAddresses", "apiVersion": "2024-05-01",
             "name": "pip-nat", "location": location, "sku": {"name": "Standard"},
             "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"},
         },
         {
-            "type": "Microsoft.Network/natGateways", "apiVersion": "2024-03-01",
+            "type": "Microsoft.Network/natGateways", "apiVersion": "2024-05-01",
             "name": "nat-runners", "location": location, "sku": {"name": "Standard"},
             "properties": {
                 "idleTimeoutInMinutes": 4,
@@ -106,7 +106,7 @@ fn private_network() -> Value {
             },
         },
         {
-            "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2024-03-01",
+            "type": "Microsoft.Network/virtualNetworks", "apiVersion": "2024-05-01",
             "name": "vnet-runners", "location": location,
             "properties": {
                 "addressSpace": {"addressPrefixes": ["10.20.0.0/16"]},
@@ -124,7 +124,7 @@ fn private_network() -> Value {
             },
         },
         {
-            "type": "Microsoft.Network/virtualNetworks/subnets", "apiVersion": "2024-03-01",
+            "type": "Microsoft.Network/virtualNetworks/subnets", "apiVersion": "2024-05-01",
             "name": "vnet-runners/endpoints",
             "properties": {"addressPrefix": "10.20.1.0/28", "privateEndpointNetworkPolicies": "Disabled"},
         },
@@ -173,7 +173,7 @@ fn private_network() -> Value {
             "properties": {"registrationEnabled": false, "virtualNetwork": {"id": "[variables('vnetId')]"}},
         },
         {
-            "type": "Microsoft.Network/privateEndpoints", "apiVersion": "2024-03-01",
+            "type": "Microsoft.Network/privateEndpoints", "apiVersion": "2024-05-01",
             "name": "[format('pe-{0}', variables('endpoints')[copyIndex()].group)]",
             "location": location, "copy": {"name": "endpoints", "count": 2},
             "properties": {
@@ -188,7 +188,7 @@ fn private_network() -> Value {
             },
         },
         {
-            "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "apiVersion": "2024-03-01",
+            "type": "Microsoft.Network/privateEndpoints/privateDnsZoneGroups", "apiVersion": "2024-05-01",
             "name": "[format('pe-{0}/default', variables('endpoints')[copyIndex()].group)]",
             "copy": {"name": "groups", "count": 2},
             "properties": {"privateDnsZoneConfigs": [{
@@ -339,7 +339,7 @@ fn an_api_version_without_a_description_fails_its_resource_naming_those_there_ar
     assert_eq!(rtype, "Microsoft.Network/virtualNetworks");
     assert_eq!(code, "NoRegisteredProviderFound");
     assert!(
-        message.starts_with("No registered resource provider found for location 'westeurope' and API version '2099-01-01' for type 'virtualNetworks'. The supported api-versions are '2024-03-01'."),
+        message.starts_with("No registered resource provider found for location 'westeurope' and API version '2099-01-01' for type 'virtualNetworks'. The supported api-versions are '2024-05-01'."),
         "{message}"
     );
     let (_, code, message) = arm.refusal(
