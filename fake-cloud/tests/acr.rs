@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{Resp, To, entra_token};
+use common::{Resp, To, arm_auth};
 
 /// One request to `url` (`https://127.0.0.1:PORT/...`: the fake or its Azurite), trusting the
 /// fake's CA.
@@ -155,10 +155,7 @@ fn acr_build_uploads_schedules_and_streams_the_log() {
     let client = Client {
         cloud: &cloud,
         ca: cloud.ca_pem(),
-        auth: format!(
-            "Bearer {}",
-            entra_token(&cloud, "localhost", "https://management.azure.com/.default")
-        ),
+        auth: arm_auth(&cloud),
         base: format!(
             "/subscriptions/{sub}/resourceGroups/rg-runners/providers/Microsoft.ContainerRegistry/registries/myacr"
         ),

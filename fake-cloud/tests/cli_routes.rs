@@ -7,7 +7,7 @@ use fake_cloud::{FakeCloud, Options, Seed, Service};
 use serde_json::{Value, json};
 
 mod common;
-use common::{Resp, To, entra_token, handshake};
+use common::{Resp, To, arm_auth, entra_token, handshake};
 
 const API: &str = "?api-version=2025-04-01";
 const KV_HOST: &str = "benchvault.vault.azure.net";
@@ -52,13 +52,6 @@ fn start(public_hosts: bool) -> FakeCloud {
         ..Options::default()
     })
     .unwrap()
-}
-
-fn arm_auth(cloud: &FakeCloud) -> String {
-    format!(
-        "Bearer {}",
-        entra_token(cloud, "localhost", "https://management.azure.com/.default")
-    )
 }
 
 /// The `host` header value that addresses the listener itself (`127.0.0.1:PORT`).

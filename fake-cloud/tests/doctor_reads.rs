@@ -9,7 +9,7 @@ use fake_cloud::{
 use serde_json::{Value, json};
 
 mod common;
-use common::{entra_token, send};
+use common::{arm_auth, send};
 
 struct Arm {
     cloud: FakeCloud,
@@ -19,10 +19,9 @@ struct Arm {
 impl Arm {
     fn start() -> Arm {
         let cloud = FakeCloud::start(Options::default()).unwrap();
-        let token = entra_token(&cloud, "localhost", "https://management.azure.com/.default");
         Arm {
+            auth: arm_auth(&cloud),
             cloud,
-            auth: format!("Bearer {token}"),
         }
     }
 

@@ -329,15 +329,28 @@ pub(super) fn put(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: 
         Ok(e) => e,
         Err(r) => return r,
     };
+    // The resource providers refuse what they cannot take: that resource's operation fails.
+    let refused = p.resources.iter().enumerate().find_map(|(i, r)| {
+        resources::problem(&r.rtype, &r.api_version, &r.body)
+            .or_else(|| {
+                resources::soft_deleted_conflict(
+                    &st.seed.deleted_vaults,
+                    &r.rtype,
+                    &r.name,
+                    &r.body,
+                )
+            })
+            .map(|(code, message)| (Some(i), code, message))
+    });
     let resources: Vec<Planned> = p
         .resources
         .into_iter()
-        .map(|(rtype, rname, id, body)| Planned {
-            existed: st.arm.resource(&id).is_some(),
-            rtype,
-            name: rname,
-            id,
-            body,
+        .map(|r| Planned {
+            existed: st.arm.resource(&r.id).is_some(),
+            rtype: r.rtype,
+            name: r.name,
+            id: r.id,
+            body: r.body,
             op_id: random_hex(16).to_uppercase(),
             tracking_id: random_uuid(),
             service_request_id: random_uuid(),
@@ -360,21 +373,7 @@ pub(super) fn put(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req: 
             .or_else(|| resources.len().checked_sub(1));
             (idx, f.code, f.message)
         });
-    // The resource providers refuse what they cannot take: that resource's operation fails.
-    let failure = failure.or_else(|| {
-        resources.iter().enumerate().find_map(|(i, r)| {
-            resources::problem(&r.rtype, &r.body)
-                .or_else(|| {
-                    resources::soft_deleted_conflict(
-                        &st.seed.deleted_vaults,
-                        &r.rtype,
-                        &r.name,
-                        &r.body,
-                    )
-                })
-                .map(|(code, message)| (Some(i), code, message))
-        })
-    });
+    let failure = failure.or(refused);
     let d = Deployment {
         sub: sub.to_string(),
         rg: rg.map(str::to_string),
@@ -411,11 +410,7 @@ pub(super) fn validate(st: &State, sub: &str, rg: Option<&str>, name: &str, req:
         Ok(e) => e,
         Err(r) => return r,
     };
-    let validated: Vec<Value> = p
-        .resources
-        .iter()
-        .map(|(_, _, id, _)| json!({"id": id}))
-        .collect();
+    let validated: Vec<Value> = p.resources.iter().map(|r| json!({"id": r.id})).collect();
     Resp::json(
         200,
         &json!({

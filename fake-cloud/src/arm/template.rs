@@ -21,8 +21,19 @@ pub(super) struct Prepared {
     pub mode: String,
     pub params_echo: Value,
     pub outputs: Map<String, Value>,
-    pub resources: Vec<(String, String, String, Value)>,
+    pub resources: Vec<Resource>,
     pub template_hash: String,
+}
+
+/// A resource the template deploys, evaluated.
+pub(super) struct Resource {
+    pub rtype: String,
+    pub name: String,
+    pub id: String,
+    /// The `apiVersion` the template names it with (empty if none).
+    pub api_version: String,
+    /// The resource as the resource provider receives it.
+    pub body: Value,
 }
 
 fn type_name(t: &str) -> String {
@@ -244,6 +255,12 @@ fn prepare_at(
                     continue;
                 }
             }
+            let api_version = match res.get("apiVersion") {
+                Some(Value::String(v)) => {
+                    try_eval(v, &ictx).map_or_else(|| v.clone(), |v| text(&v))
+                }
+                _ => String::new(),
+            };
             let mut raw = res.as_object().cloned().unwrap_or_default();
             for k in ["copy", "dependsOn", "condition", "apiVersion", "comments"] {
                 raw.remove(k);
@@ -288,7 +305,13 @@ fn prepare_at(
                     t.is_object() && rtype.eq_ignore_ascii_case("Microsoft.Resources/deployments")
                 })
                 .cloned();
-            planned.push((rtype, name, id.clone(), body.clone()));
+            planned.push(Resource {
+                rtype,
+                name,
+                id: id.clone(),
+                api_version,
+                body: body.clone(),
+            });
             // An inline template with inner scope: its resources are deployed too, and its
             // outputs are what `reference(deployment).outputs` reads.
             if let Some(template) = nested {

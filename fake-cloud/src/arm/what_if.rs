@@ -80,7 +80,8 @@ pub(super) fn post(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req:
         Err(r) => return r,
     };
     let mut changes = Vec::new();
-    for (_, _, id, after) in &p.resources {
+    for r in &p.resources {
+        let (id, after) = (&r.id, &r.body);
         let change = match st.arm.resource(id) {
             None => json!({"resourceId": id, "changeType": "Create", "after": after}),
             Some(before) => {
@@ -100,7 +101,8 @@ pub(super) fn post(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req:
         let prefix = format!("{}/providers/", scope_path(sub, Some(rg))).to_ascii_lowercase();
         for (id, before) in &st.arm.registry {
             let lid = id.to_ascii_lowercase();
-            if lid.starts_with(&prefix) && !p.resources.iter().any(|r| r.2.eq_ignore_ascii_case(id))
+            if lid.starts_with(&prefix)
+                && !p.resources.iter().any(|r| r.id.eq_ignore_ascii_case(id))
             {
                 changes.push(json!({"resourceId": id, "changeType": "Delete", "before": before}));
             }

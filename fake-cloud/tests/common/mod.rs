@@ -234,3 +234,11 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The `authorization` header value of an ARM request: a bearer token for the management scope.
+pub fn arm_auth(cloud: &FakeCloud) -> String {
+    format!(
+        "Bearer {}",
+        entra_token(cloud, "localhost", "https://management.azure.com/.default")
+    )
+}
