@@ -496,10 +496,8 @@ fn deploy_request(i: &Inputs, github: &GitHubConfig) -> Result<deploy::Request> 
             .flat_map(|f| f.names())
             .chain(parameters.names()),
     )?;
-    if template.builtin == Some(Builtin::Prerequisites)
-        && let Some(project) = parameters.literal_text("project")
-    {
-        prerequisites::check_project(project)?;
+    if template.builtin == Some(Builtin::Prerequisites) {
+        prerequisites::check_parameters(|name| parameters.literal_text(name))?;
     }
     let pools_text = given(&i.pools);
     let pools = match template.builtin {

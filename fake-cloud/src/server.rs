@@ -422,7 +422,11 @@ fn admin(shared: &Shared, req: &Req) -> Resp {
         ("POST", ["arm-expression"]) => {
             let expression = serde_json::from_slice::<Value>(&req.body)
                 .ok()
-                .and_then(|v| v.get("expression").and_then(Value::as_str).map(str::to_string));
+                .and_then(|v| {
+                    v.get("expression")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
             match expression.and_then(|e| crate::arm::evaluate(&st, &e)) {
                 Some(value) => ok_json(&json!({"value": value})),
                 None => bad("body must be {\"expression\": \"[...]\"} with an expression the fake evaluates".into()),

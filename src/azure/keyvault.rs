@@ -297,6 +297,15 @@ impl KeyVault {
                 fix: "The vault's firewall blocks this runner's address: allow it in the vault's Networking settings, or run the step on a runner inside the vault's network".into(),
             };
         }
+        if status == 403 && code.as_deref() == Some("ForbiddenByConnection") {
+            return Error::KeyVault {
+                vault,
+                action: action.to_string(),
+                status,
+                detail: message,
+                fix: "The vault's public network access is off (network: private): run this step inside its virtual network, on the project's own runners with `uses: OWNER/aca-runner-action/native@v0` (README: Rotating on your own runners)".into(),
+            };
+        }
         if status == 403 && code.as_deref() == Some("ForbiddenByPolicy") {
             return Error::KeyVault {
                 vault,

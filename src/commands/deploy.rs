@@ -202,6 +202,7 @@ async fn succeeded(
     outcome
         .outputs
         .push(("deployment-id".to_string(), id.to_string()));
+    let mut after = String::new();
     if req.template.builtin == Some(Builtin::Prerequisites) {
         let outputs = &outcome.deployment_outputs;
         let output = |name: &str| {
@@ -210,10 +211,10 @@ async fn succeeded(
                 .find(|o| o.name == name)
                 .map(|o| o.value.as_str())
         };
-        super::prerequisites::wait_for_new_vault(session, output).await?;
+        after = super::prerequisites::settle(session, output).await?;
     }
     session.rt.summary(&format!(
-        "### deploy {}\n\n{}\n",
+        "### deploy {}\n\n{}\n{after}",
         req.name,
         markdown_table(&["", ""], &rows)
     ));

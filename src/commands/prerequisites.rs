@@ -39,6 +39,163 @@ pub fn check_project(project: &str) -> Result<()> {
     Ok(())
 }
 
+/// The template's defaults for the network it creates (templates/prerequisites.json).
+const DEFAULT_PREFIXES: [(&str, &str); 3] = [
+    ("vnetAddressPrefix", "10.60.0.0/22"),
+    ("environmentSubnetPrefix", "10.60.0.0/24"),
+    ("endpointSubnetPrefix", "10.60.1.0/27"),
+];
+/// The smallest subnet a workload-profiles environment accepts (Microsoft Learn, Container Apps
+/// networking: "/27").
+const SMALLEST_ENVIRONMENT_SUBNET: u8 = 27;
+
+/// Checks what `builtin:prerequisites` takes as literal parameters, before anything is sent:
+/// `project`, `network`, the address prefixes (valid, the environment's subnet /27 or larger,
+/// both subnets inside the network and apart) and the team's own subnet ids. `get` reads a
+/// literal parameter.
+pub fn check_parameters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()> {
+    let bad = |message: String| Err(Error::input("parameters", message));
+    if let Some(project) = get("project") {
+        check_project(project)?;
+    }
+    let network = get("network").unwrap_or("public");
+    if !matches!(network, "public" | "private") {
+        return bad(format!(
+            "`network` is `{network}`: it is `public` (the default) or `private`"
+        ));
+    }
+    let subnet = get("subnetId").filter(|s| !s.is_empty());
+    let endpoints = get("endpointSubnetId").filter(|s| !s.is_empty());
+    for (name, id) in [("subnetId", subnet), ("endpointSubnetId", endpoints)] {
+        if let Some(id) = id
+            && subnet_parts(id).is_none()
+        {
+            return bad(format!(
+                "`{name}` is `{id}`: it is a subnet's resource id, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<network>/subnets/<subnet>"
+            ));
+        }
+    }
+    match (network, subnet, endpoints) {
+        (_, None, Some(_)) => {
+            return bad(
+                "`endpointSubnetId` goes with `subnetId` (the team's own network); without `subnetId` the template creates the network and its endpoint subnet".into(),
+            );
+        }
+        ("private", Some(_), None) => {
+            return bad(
+                "with `network: private` and `subnetId`, give `endpointSubnetId` too: a subnet of the same network for the private endpoints (the environment's subnet is delegated and cannot hold them)".into(),
+            );
+        }
+        (_, Some(s), Some(e)) if subnet_parts(s).map(|p| p.0) != subnet_parts(e).map(|p| p.0) => {
+            return bad(format!(
+                "`endpointSubnetId` is in another virtual network than `subnetId`: the private DNS zones are linked to one network, `{}`",
+                subnet_parts(s).map(|p| p.0).unwrap_or_default()
+            ));
+        }
+        _ => {}
+    }
+    let given: Vec<&str> = DEFAULT_PREFIXES
+        .iter()
+        .filter(|(name, _)| get(name).is_some())
+        .map(|(name, _)| *name)
+        .collect();
+    if subnet.is_some() && !given.is_empty() {
+        return bad(format!(
+            "`{}` applies to the network the template creates; with `subnetId` the team's network is used as it is",
+            given.join("`, `")
+        ));
+    }
+    if network == "private" && subnet.is_none() {
+        check_prefixes(|name| {
+            get(name).or_else(|| {
+                DEFAULT_PREFIXES
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| *v)
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// `(virtual network id, subnet name)` of a subnet's resource id.
+fn subnet_parts(id: &str) -> Option<(String, &str)> {
+    let segs: Vec<&str> = id.strip_prefix('/')?.split('/').collect();
+    match segs.as_slice() {
+        [s, _, r, _, p, ns, vt, _, st, name]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && r.eq_ignore_ascii_case("resourceGroups")
+                && p.eq_ignore_ascii_case("providers")
+                && ns.eq_ignore_ascii_case("Microsoft.Network")
+                && vt.eq_ignore_ascii_case("virtualNetworks")
+                && st.eq_ignore_ascii_case("subnets")
+                && segs.iter().all(|s| !s.is_empty()) =>
+        {
+            Some((
+                id[..id.len() - name.len() - "/subnets/".len()].to_ascii_lowercase(),
+                name,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// An IPv4 prefix `a.b.c.d/n`: the network address and the length.
+fn cidr(text: &str) -> Option<(u32, u8)> {
+    let (addr, len) = text.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok().filter(|l| *l <= 32)?;
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    let base = u32::from(addr);
+    (base & mask == base).then_some((base, len))
+}
+
+fn check_prefixes<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()> {
+    let bad = |message: String| Err(Error::input("parameters", message));
+    let mut parsed = Vec::new();
+    for (name, _) in DEFAULT_PREFIXES {
+        let text = get(name).unwrap_or_default();
+        match cidr(text) {
+            Some(p) => parsed.push((name, text, p)),
+            None => {
+                return bad(format!(
+                    "`{name}` is `{text}`: it is an IPv4 prefix whose address is the network's own, e.g. 10.60.0.0/24"
+                ));
+            }
+        }
+    }
+    let Ok(
+        [
+            (_, vnet_text, vnet),
+            (env_name, env_text, env),
+            (pe_name, pe_text, pe),
+        ],
+    ) = <[_; 3]>::try_from(parsed)
+    else {
+        return Ok(());
+    };
+    if env.1 > SMALLEST_ENVIRONMENT_SUBNET {
+        return bad(format!(
+            "`{env_name}` is `{env_text}`: a workload-profiles environment needs a /{SMALLEST_ENVIRONMENT_SUBNET} or larger subnet, and its size cannot change once the environment exists"
+        ));
+    }
+    let end = |(base, len): (u32, u8)| u64::from(base) + (1u64 << (32 - len)) - 1;
+    let inside = |inner: (u32, u8)| inner.0 >= vnet.0 && end(inner) <= end(vnet);
+    for (name, text, p) in [(env_name, env_text, env), (pe_name, pe_text, pe)] {
+        if !inside(p) {
+            return bad(format!(
+                "`{name}` is `{text}`, outside the network's `vnetAddressPrefix` `{vnet_text}`"
+            ));
+        }
+    }
+    if u64::from(env.0) <= end(pe) && u64::from(pe.0) <= end(env) {
+        return bad(format!(
+            "`{env_name}` `{env_text}` and `{pe_name}` `{pe_text}` overlap: the subnets must be apart"
+        ));
+    }
+    Ok(())
+}
+
 /// Fills what the action knows of `builtin:prerequisites`: a soft-deleted vault of this
 /// project's name to recover, and the deploying principal (its object id and kind, from its
 /// Azure token) that the template makes Key Vault Secrets Officer.
@@ -151,8 +308,30 @@ async fn recover_vault(
 }
 
 /// After `builtin:prerequisites`: holds the deploy until the vault it made answers the
-/// deploying principal (bounded; a vault behind a private endpoint is left with a warning). `output` reads a deployment output.
-pub async fn wait_for_new_vault<'a>(
+/// deploying principal (bounded; a vault this runner cannot reach is left with a warning), or,
+/// with `network: private`, says which later steps must run inside the network. Returns what
+/// the step summary adds. `output` reads a deployment output.
+pub async fn settle<'a>(
+    session: &Session,
+    output: impl Fn(&str) -> Option<&'a str>,
+) -> Result<String> {
+    if output("network") == Some("private") {
+        let vault = output("keyVaultName").unwrap_or("the vault");
+        let registry = output("acrName").unwrap_or("the registry");
+        say!(
+            "network: private: {vault} and {registry} accept private-endpoint traffic only; rotate-key and build-image must now run inside the network"
+        );
+        return Ok(format!(
+            "**Private network.** `{vault}` and `{registry}` now accept traffic only through their private endpoints in `{}`. Run `rotate-key` and `build-image` inside that network: on the project's own runners (`runs-on: [self-hosted, <pool label>]`) with `uses: OWNER/aca-runner-action/native@v0` and `azure-auth: managed-identity`. `deploy`, `set-variables` and `doctor`'s Azure Resource Manager checks still run anywhere.\n",
+            output("vnetId").unwrap_or("the virtual network")
+        ));
+    }
+    wait_for_new_vault(session, output).await?;
+    Ok(String::new())
+}
+
+/// Holds the deploy until the vault `builtin:prerequisites` made answers the deploying principal.
+async fn wait_for_new_vault<'a>(
     session: &Session,
     output: impl Fn(&str) -> Option<&'a str>,
 ) -> Result<()> {
@@ -208,6 +387,15 @@ async fn wait_for_vault(session: &Session, vault_url: &str, secret_name: &str) -
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(SETTLE_STEP);
             }
+            // A firewall, or public access turned off: this runner's network is refused.
+            Err(Error::KeyVault {
+                status: 403, fix, ..
+            }) => {
+                session.rt.warning(&format!(
+                    "Key Vault {vault_url} refuses this runner's network, so the deploy cannot confirm the role took effect ({fix}); rotate-key waits out a fresh assignment itself"
+                ));
+                return Ok(());
+            }
             Err(Error::Transport { host, .. }) => {
                 session.rt.warning(&format!(
                     "cannot reach Key Vault {host} from this runner to confirm the role took effect (a private endpoint?); rotate-key waits out a fresh assignment itself"
@@ -222,6 +410,62 @@ async fn wait_for_vault(session: &Session, vault_url: &str, secret_name: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(params: &[(&str, &str)]) -> std::result::Result<(), String> {
+        check_parameters(|name| params.iter().find(|(n, _)| *n == name).map(|(_, v)| *v))
+            .map_err(|e| e.to_string())
+    }
+
+    const SUBNET: &str = "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub/subnets/aca";
+    const ENDPOINTS: &str = "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub/subnets/pe";
+
+    #[test]
+    fn network_parameters_are_checked_before_anything_is_sent() {
+        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&[("network", "private")]), Ok(()));
+        assert_eq!(
+            check(&[
+                ("network", "private"),
+                ("subnetId", SUBNET),
+                ("endpointSubnetId", ENDPOINTS)
+            ]),
+            Ok(())
+        );
+        // The team's own subnet in public mode: the environment is injected, nothing else.
+        assert_eq!(check(&[("subnetId", SUBNET)]), Ok(()));
+        let err = |params: &[(&str, &str)]| check(params).unwrap_err();
+        assert!(err(&[("network", "internal")]).contains("`network` is `internal`"));
+        assert!(err(&[("subnetId", "hub/aca")]).contains("a subnet's resource id"));
+        assert!(
+            err(&[("network", "private"), ("subnetId", SUBNET)])
+                .contains("give `endpointSubnetId` too")
+        );
+        assert!(err(&[("endpointSubnetId", ENDPOINTS)]).contains("goes with `subnetId`"));
+        let other = ENDPOINTS.replace("/hub/", "/spoke/");
+        assert!(
+            err(&[
+                ("network", "private"),
+                ("subnetId", SUBNET),
+                ("endpointSubnetId", &other)
+            ])
+            .contains("another virtual network")
+        );
+        assert!(
+            err(&[("subnetId", SUBNET), ("vnetAddressPrefix", "10.0.0.0/16")])
+                .contains("with `subnetId` the team's network is used as it is")
+        );
+        let private = |name, value| err(&[("network", "private"), (name, value)]);
+        assert!(private("environmentSubnetPrefix", "10.60.0.0/28").contains("/27 or larger"));
+        assert!(private("environmentSubnetPrefix", "10.60.0.1/24").contains("IPv4 prefix"));
+        assert!(private("environmentSubnetPrefix", "10.61.0.0/24").contains("outside the network"));
+        assert!(private("endpointSubnetPrefix", "10.60.0.0/27").contains("overlap"));
+        assert!(private("vnetAddressPrefix", "300.0.0.0/16").contains("IPv4 prefix"));
+        // The prefixes matter only for the network the template creates in private mode.
+        assert_eq!(
+            check(&[("environmentSubnetPrefix", "10.60.0.0/28")]),
+            Ok(())
+        );
+    }
 
     #[test]
     fn project_names_are_checked() {

@@ -383,3 +383,29 @@ impl TestContext {
         Self::start(seed, Some(azurite))
     }
 }
+
+/// A `deploy` step of `builtin:prerequisites` for `project`.
+pub fn prerequisites_inputs(ctx: &TestContext, project: &str) -> BTreeMap<&'static str, String> {
+    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
+    inputs.insert("command", "deploy".into());
+    inputs.remove("key-vault");
+    inputs.insert("template", "builtin:prerequisites".into());
+    inputs.insert("location", "westeurope".into());
+    inputs.insert("parameters", format!("project: {project}\n"));
+    inputs.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
+    inputs.insert("azure-resource-manager-url", ctx.fake.url());
+    inputs
+}
+
+/// The fake's resources of one type.
+pub fn resources_of(ctx: &TestContext, kind: &str) -> Vec<serde_json::Value> {
+    ctx.fake
+        .resources()
+        .into_values()
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+        })
+        .collect()
+}

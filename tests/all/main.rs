@@ -14,6 +14,7 @@ mod doctor;
 mod fuzz_regressions;
 mod helpers;
 mod native;
+mod private_network;
 mod rbac;
 mod rotate_key;
 mod runner_plane;

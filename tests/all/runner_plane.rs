@@ -458,30 +458,6 @@ fn the_init_program_without_its_key_fails_clearly() {
 // ---------------------------------------------------------------------------------------------
 // builtin:prerequisites.
 
-fn prerequisites_inputs(ctx: &TestContext, project: &str) -> BTreeMap<&'static str, String> {
-    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
-    inputs.insert("command", "deploy".into());
-    inputs.remove("key-vault");
-    inputs.insert("template", "builtin:prerequisites".into());
-    inputs.insert("location", "westeurope".into());
-    inputs.insert("parameters", format!("project: {project}\n"));
-    inputs.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
-    inputs.insert("azure-resource-manager-url", ctx.fake.url());
-    inputs
-}
-
-fn resources_of(ctx: &TestContext, kind: &str) -> Vec<Value> {
-    ctx.fake
-        .resources()
-        .into_values()
-        .filter(|r| {
-            r["type"]
-                .as_str()
-                .is_some_and(|t| t.eq_ignore_ascii_case(kind))
-        })
-        .collect()
-}
-
 #[test]
 fn prerequisites_make_a_workload_profiles_environment_and_roles_named_from_principal_ids() {
     let ctx = TestContext::with_seed(seed());

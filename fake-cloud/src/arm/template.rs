@@ -337,6 +337,16 @@ fn prepare_at(
     let mut outputs = Map::new();
     if let Some(outs) = template.get("outputs").and_then(Value::as_object) {
         for (name, o) in outs {
+            // An output whose condition is false is left out, as ARM leaves it out.
+            if let Some(cond) = o.get("condition") {
+                let holds = match cond {
+                    Value::String(s) => try_eval(s, &ctx),
+                    v => Some(v.clone()),
+                };
+                if holds != Some(Value::Bool(true)) {
+                    continue;
+                }
+            }
             let otype = o.get("type").and_then(Value::as_str).unwrap_or("string");
             let value = if let Some(copy) = o.get("copy") {
                 let count = match copy.get("count") {
