@@ -150,6 +150,33 @@ pub struct PoolPlan {
     pub warnings: Vec<String>,
 }
 
+impl PoolPlan {
+    /// Names the jobs as the seed pipeline named its one job (`naming: seed`): `caj-<project>`
+    /// for a single organization job, else `caj-<project>-<pool>[-<repository>]`, so that an
+    /// Incremental deployment updates the seed's job in place instead of adding one beside it.
+    pub fn name_as_seed(&mut self, project: &str) -> Result<()> {
+        let single = self.jobs.len() == 1 && self.jobs[0].runner_repo.is_none();
+        for job in &mut self.jobs {
+            let name = if single {
+                format!("caj-{project}")
+            } else {
+                job.job_name
+                    .replacen("runner-", &format!("caj-{project}-"), 1)
+            };
+            if !valid_name(&name, JOB_NAME_MAX) || name.len() + EXECUTION_SUFFIX > RUNNER_NAME_MAX {
+                return Err(pool_error(
+                    &job.pool,
+                    format!(
+                        "with naming: seed its job would be `{name}`, longer than a job or runner name may be: use fewer or shorter pool names"
+                    ),
+                ));
+            }
+            job.job_name = name;
+        }
+        Ok(())
+    }
+}
+
 fn pool_error(pool: &str, message: impl std::fmt::Display) -> Error {
     Error::input("pools", format!("pool `{pool}`: {message}"))
 }
@@ -650,6 +677,30 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn naming_seed_gives_the_seeds_job_name() {
+        let mut one = plan(None, Some("octo-org")).unwrap();
+        one.name_as_seed("aca-gh-runners").unwrap();
+        assert_eq!(one.jobs[0].job_name, "caj-aca-gh-runners");
+        let mut two = plan(
+            Some("- name: linux\n- name: large\n  labels: [large]\n"),
+            Some("octo-org"),
+        )
+        .unwrap();
+        two.name_as_seed("aca-gh-runners").unwrap();
+        let names: Vec<&str> = two.jobs.iter().map(|j| j.job_name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["caj-aca-gh-runners-linux", "caj-aca-gh-runners-large"]
+        );
+        let mut long = plan(
+            Some("- name: a-rather-long-pool-name\n- name: b\n  labels: [b]\n"),
+            Some("octo-org"),
+        )
+        .unwrap();
+        assert!(long.name_as_seed("aca-gh-runners").is_err());
+    }
 
     fn one(text: &str) -> Result<PoolPlan> {
         plan(Some(text), Some("octo-org"))

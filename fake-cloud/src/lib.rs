@@ -919,6 +919,18 @@ impl FakeCloud {
         st.arm.registry.clone()
     }
 
+    /// Seeds (or replaces) a resource of the registry as a finished deployment would leave it:
+    /// `resource` is stored under `id` with `id` and `name` filled in from it (a stack that
+    /// another pipeline built, for What-If and adoption tests).
+    pub fn put_resource(&self, id: &str, mut resource: serde_json::Value) {
+        if let Some(o) = resource.as_object_mut() {
+            o.insert("id".into(), id.into());
+            let name = id.rsplit('/').next().unwrap_or_default();
+            o.entry("name").or_insert_with(|| name.into());
+        }
+        self.state().arm.registry.insert(id.to_string(), resource);
+    }
+
     /// Seeds (or replaces) a Container Apps Job; `id`, `name` and `type` are filled in and
     /// `location` defaults to `westus`.
     pub fn put_job(&self, resource_group: &str, name: &str, job: serde_json::Value) {

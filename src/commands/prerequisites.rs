@@ -64,6 +64,12 @@ pub fn check_parameters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()>
             "`network` is `{network}`: it is `public` (the default) or `private`"
         ));
     }
+    let naming = get("naming").unwrap_or("default");
+    if !matches!(naming, "default" | "seed") {
+        return bad(format!(
+            "`naming` is `{naming}`: it is `default` or `seed` (the seed pipeline's names, to adopt a stack it built)"
+        ));
+    }
     let subnet = get("subnetId").filter(|s| !s.is_empty());
     let endpoints = get("endpointSubnetId").filter(|s| !s.is_empty());
     for (name, id) in [("subnetId", subnet), ("endpointSubnetId", endpoints)] {
@@ -212,7 +218,8 @@ pub async fn fill(
             location,
         } = scope
         {
-            recover_vault(session, subscription, &project, location, params).await?;
+            let seed = params.text("naming") == Some("seed");
+            recover_vault(session, subscription, &project, seed, location, params).await?;
         }
     }
     if params.contains("deployerObjectId") {
@@ -239,13 +246,30 @@ pub async fn fill(
     Ok(())
 }
 
+/// The shape of the vault name the template gives this project: its fixed prefix and the
+/// number of suffix characters after it (`kv-<first 12 of project>-<6>`; with `naming: seed`,
+/// the first 24 characters of `kv-<project>-<13>`).
+fn vault_name_shape(project: &str, seed: bool) -> (String, usize) {
+    if seed {
+        let prefix = format!("kv-{project}-");
+        let room = 24usize.saturating_sub(prefix.len()).min(13);
+        (prefix, room)
+    } else {
+        (
+            format!("kv-{}-", project.chars().take(12).collect::<String>()),
+            6,
+        )
+    }
+}
+
 /// A soft-deleted vault of the name the template gives this project's vault
-/// (`kv-<first 12 of project>-<6 characters>`): recovered by the deployment when it is in the
-/// deployment's location, else the error says what to do.
+/// ([`vault_name_shape`]): recovered by the deployment when it is in the deployment's
+/// location, else the error says what to do.
 async fn recover_vault(
     session: &Session,
     subscription: &str,
     project: &str,
+    seed: bool,
     location: &str,
     params: &mut Parameters,
 ) -> Result<()> {
@@ -261,12 +285,12 @@ async fn recover_vault(
             return Ok(());
         }
     };
-    // This project's vault: its name (kv-<first 12 of project>-<6>) in its resource group.
-    let prefix = format!("kv-{}-", project.chars().take(12).collect::<String>());
+    // This project's vault: its name in its resource group.
+    let (prefix, suffix_len) = vault_name_shape(project, seed);
     let group = format!("/resourcegroups/rg-{project}/");
     let Some(vault) = deleted.into_iter().find(|v| {
         let n = &v.name;
-        let name_fits = n.len() == prefix.len() + 6
+        let name_fits = n.len() == prefix.len() + suffix_len
             && n.starts_with(&prefix)
             && n[prefix.len()..].chars().all(|c| c.is_ascii_alphanumeric());
         name_fits && v.properties.vault_id.to_ascii_lowercase().contains(&group)
@@ -326,8 +350,43 @@ pub async fn settle<'a>(
             output("vnetId").unwrap_or("the virtual network")
         ));
     }
+    if output("naming") == Some("seed") {
+        return adopted_vault(session, output).await;
+    }
     wait_for_new_vault(session, output).await?;
     Ok(String::new())
+}
+
+/// `naming: seed` adopts a vault the template grants the deployer nothing on (the seed wrote its
+/// secret through Azure Resource Manager): one look, and the summary says when rotate-key will
+/// need the role.
+async fn adopted_vault<'a>(
+    session: &Session,
+    output: impl Fn(&str) -> Option<&'a str>,
+) -> Result<String> {
+    let (Some(vault), Some(secret)) = (output("keyVaultUri"), output("gitHubAppKeySecretName"))
+    else {
+        return Ok(String::new());
+    };
+    match session.key_vault(vault).await?.versions(secret).await {
+        Ok(_) => Ok(String::new()),
+        Err(Error::KeyVaultForbidden { .. }) => {
+            let message = format!(
+                "the deploying principal has no role on {vault} (naming: seed leaves roles to you): give it Key Vault Secrets Officer on the vault before rotate-key writes `{secret}` there"
+            );
+            session.rt.warning(&message);
+            Ok(format!("**Adopted vault.** {}.\n", capitalized(&message)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Holds the deploy until the vault `builtin:prerequisites` made answers the deploying principal.
@@ -465,6 +524,26 @@ mod tests {
             check(&[("environmentSubnetPrefix", "10.60.0.0/28")]),
             Ok(())
         );
+    }
+
+    #[test]
+    fn the_vault_name_follows_the_naming() {
+        assert_eq!(
+            vault_name_shape("aca-gh-runners", false),
+            ("kv-aca-gh-runne-".into(), 6)
+        );
+        // take('kv-aca-gh-runners-<13>', 24): six characters of the suffix are left.
+        assert_eq!(
+            vault_name_shape("aca-gh-runners", true),
+            ("kv-aca-gh-runners-".into(), 6)
+        );
+        assert_eq!(vault_name_shape("abc", true), ("kv-abc-".into(), 13));
+        assert!(
+            check(&[("naming", "legacy")])
+                .unwrap_err()
+                .contains("`naming` is `legacy`")
+        );
+        assert_eq!(check(&[("naming", "seed")]), Ok(()));
     }
 
     #[test]

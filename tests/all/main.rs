@@ -18,5 +18,6 @@ mod private_network;
 mod rbac;
 mod rotate_key;
 mod runner_plane;
+mod seed_stack;
 mod set_variables;
 mod workflows;

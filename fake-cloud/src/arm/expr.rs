@@ -6,7 +6,7 @@
 //! `int`, `bool`, `if`, `equals`, `not`, `empty`, `coalesce`, `createArray`, `createObject`,
 //! `guid` and `uniqueString` (ARM's own algorithms, so names match real Azure), `reference` (of resources planned
 //! earlier in the same deployment), `resourceId`, `subscriptionResourceId`, `subscription`,
-//! `resourceGroup`, `environment` (Azure public cloud values), `and`, `or`, `split`, `first`,
+//! `resourceGroup`, `deployment` (its location), `environment` (Azure public cloud values), `and`, `or`, `split`, `first`,
 //! `last`, `union` and `listKeys` (placeholder keys). Anything else cannot be evaluated; callers then use the string `"fake:" + expression`.
 
 use serde_json::{Map, Value, json};
@@ -632,6 +632,12 @@ fn call(ctx: &Ctx<'_>, name: &str, args: &[Value]) -> R {
             "subscriptionId": ctx.subscription_id,
             "tenantId": ctx.tenant_id,
             "displayName": "fake-cloud subscription",
+        })),
+        // The deployment being evaluated: its location (a subscription deployment's own, or
+        // the resource group's).
+        "deployment" => Ok(json!({
+            "location": ctx.location,
+            "properties": {"mode": "Incremental"},
         })),
         "resourcegroup" => {
             let rg = ctx.resource_group.ok_or(())?;

@@ -285,11 +285,17 @@ fn prepare_at(
                 format!("/subscriptions/{sub}/resourceGroups/{name}")
             } else {
                 let names: Vec<String> = name.split('/').map(str::to_string).collect();
-                format!(
-                    "{}{}",
-                    scope_path(sub, target_rg.as_deref()),
-                    provider_path(&rtype, &names)
-                )
+                let group = scope_path(sub, target_rg.as_deref());
+                // An extension resource (a role assignment) lives under its `scope`: a
+                // resource id, or `Type/name` of a resource of this group.
+                let at = match ev.get("scope").and_then(Value::as_str) {
+                    Some(s) if s.starts_with('/') => s.trim_end_matches('/').to_string(),
+                    Some(s) if !s.is_empty() && !s.starts_with("fake:") => {
+                        format!("{group}/providers/{}", s.trim_matches('/'))
+                    }
+                    _ => group,
+                };
+                format!("{at}{}", provider_path(&rtype, &names))
             };
             let mut body = json!({"id": id, "name": name, "type": rtype});
             for k in ["location", "tags", "identity", "sku", "kind", "zones"] {

@@ -80,7 +80,13 @@ pub(super) fn post(st: &mut State, sub: &str, rg: Option<&str>, name: &str, req:
         Err(r) => return r,
     };
     let mut changes = Vec::new();
-    for r in &p.resources {
+    // Nested deployments are expanded into their resources, not reported themselves (as
+    // ARM's What-If shows them).
+    for r in p.resources.iter().filter(|r| {
+        !r.id
+            .to_ascii_lowercase()
+            .contains("/providers/microsoft.resources/deployments/")
+    }) {
         let (id, after) = (&r.id, &r.body);
         let change = match st.arm.resource(id) {
             None => json!({"resourceId": id, "changeType": "Create", "after": after}),
