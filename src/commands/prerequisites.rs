@@ -100,6 +100,21 @@ pub fn check_parameters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()>
         }
         _ => {}
     }
+    for (name, rtype) in EXISTING {
+        if let Some(id) = get(name).filter(|s| !s.is_empty())
+            && !is_resource_id(id, rtype)
+        {
+            return bad(format!(
+                "`{name}` is `{id}`: it is the resource id of a {rtype}, /subscriptions/<id>/resourceGroups/<group>/providers/{rtype}/<name>"
+            ));
+        }
+    }
+    let given_id = |name| get(name).is_some_and(|s| !s.is_empty());
+    if given_id("existingLogAnalyticsId") && given_id("existingEnvironmentId") {
+        return bad(
+            "`existingLogAnalyticsId` is the workspace of the environment the template creates; with `existingEnvironmentId` the environment keeps its own: drop it".into(),
+        );
+    }
     let given: Vec<&str> = DEFAULT_PREFIXES
         .iter()
         .filter(|(name, _)| get(name).is_some())
@@ -122,6 +137,40 @@ pub fn check_parameters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()>
         })?;
     }
     Ok(())
+}
+
+/// The prerequisites a team can bring by resource id, and their types.
+const EXISTING: [(&str, &str); 5] = [
+    (
+        "existingLogAnalyticsId",
+        "Microsoft.OperationalInsights/workspaces",
+    ),
+    ("existingEnvironmentId", "Microsoft.App/managedEnvironments"),
+    (
+        "existingRegistryId",
+        "Microsoft.ContainerRegistry/registries",
+    ),
+    ("existingKeyVaultId", "Microsoft.KeyVault/vaults"),
+    (
+        "existingIdentityId",
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+    ),
+];
+
+/// Whether `id` is the id of a resource of type `rtype` (`Namespace/type`) in a resource group.
+fn is_resource_id(id: &str, rtype: &str) -> bool {
+    let segs: Vec<&str> = id.trim_end_matches('/').split('/').collect();
+    let Some((namespace, kind)) = rtype.split_once('/') else {
+        return false;
+    };
+    matches!(segs.as_slice(),
+        ["", s, sub, r, rg, p, ns, t, name]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && r.eq_ignore_ascii_case("resourceGroups")
+                && p.eq_ignore_ascii_case("providers")
+                && ns.eq_ignore_ascii_case(namespace)
+                && t.eq_ignore_ascii_case(kind)
+                && [sub, rg, name].iter().all(|x| !x.is_empty()))
 }
 
 /// `(virtual network id, subnet name)` of a subnet's resource id.
@@ -219,7 +268,10 @@ pub async fn fill(
         } = scope
         {
             let seed = params.text("naming") == Some("seed");
-            recover_vault(session, subscription, &project, seed, location, params).await?;
+            // A team's own vault is used as it is: nothing to recover.
+            if params.text("existingKeyVaultId").is_none_or(str::is_empty) {
+                recover_vault(session, subscription, &project, seed, location, params).await?;
+            }
         }
     }
     if params.contains("deployerObjectId") {
@@ -519,6 +571,22 @@ mod tests {
         assert!(private("environmentSubnetPrefix", "10.61.0.0/24").contains("outside the network"));
         assert!(private("endpointSubnetPrefix", "10.60.0.0/27").contains("overlap"));
         assert!(private("vnetAddressPrefix", "300.0.0.0/16").contains("IPv4 prefix"));
+        let kv =
+            "/subscriptions/s/resourceGroups/shared/providers/Microsoft.KeyVault/vaults/kv-team";
+        assert_eq!(check(&[("existingKeyVaultId", kv)]), Ok(()));
+        assert!(
+            err(&[("existingRegistryId", kv)])
+                .contains("resource id of a Microsoft.ContainerRegistry/registries")
+        );
+        let env = "/subscriptions/s/resourceGroups/shared/providers/Microsoft.App/managedEnvironments/cae";
+        let law = "/subscriptions/s/resourceGroups/shared/providers/Microsoft.OperationalInsights/workspaces/law";
+        assert!(
+            err(&[
+                ("existingEnvironmentId", env),
+                ("existingLogAnalyticsId", law)
+            ])
+            .contains("drop it")
+        );
         // The prefixes matter only for the network the template creates in private mode.
         assert_eq!(
             check(&[("environmentSubnetPrefix", "10.60.0.0/28")]),

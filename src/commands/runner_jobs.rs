@@ -96,7 +96,11 @@ fn images(
     // Pools without an image run the image an earlier build-image of this step pushed, else
     // the registry's github-runner:latest.
     let suffix = session.cloud()?.registry_suffix();
-    let acr = params.text("acrName").map(str::to_string);
+    // A name, or a team's registry by resource id.
+    let acr = params
+        .text("acrName")
+        .and_then(|a| a.rsplit('/').next())
+        .map(str::to_string);
     let built = ctx.earlier.build.as_ref().and_then(|b| b.image.clone());
     params.fill(
         "runnerImage",
@@ -124,7 +128,10 @@ fn images(
 /// The `pools` parameter; a workload identity must not be the jobs' own: that one may read
 /// the vault, and would be handed to the runner container.
 fn jobs(pools: &PoolPlan, group_id: &str, params: &Parameters) -> Result<Vec<Value>> {
-    let platform = params.text("acaMsiName").map(str::to_ascii_lowercase);
+    let platform = params
+        .text("acaMsiName")
+        .and_then(|m| m.rsplit('/').next())
+        .map(str::to_ascii_lowercase);
     for job in &pools.jobs {
         let workload = job.workload_identity.as_deref().unwrap_or_default();
         let name = workload

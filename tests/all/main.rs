@@ -3,6 +3,7 @@
 
 mod action_yml;
 mod bad_inputs;
+mod bring_your_own;
 mod build_image;
 mod campaign;
 mod concurrency;

@@ -6,7 +6,7 @@
 //! `int`, `bool`, `if`, `equals`, `not`, `empty`, `coalesce`, `createArray`, `createObject`,
 //! `guid` and `uniqueString` (ARM's own algorithms, so names match real Azure), `reference` (of resources planned
 //! earlier in the same deployment), `resourceId`, `subscriptionResourceId`, `subscription`,
-//! `resourceGroup`, `deployment` (its location), `environment` (Azure public cloud values), `and`, `or`, `split`, `first`,
+//! `resourceGroup`, `deployment` (its location), `environment` (Azure public cloud values), `and`, `or`, `contains`, `split`, `first`,
 //! `last`, `union` and `listKeys` (placeholder keys). Anything else cannot be evaluated; callers then use the string `"fake:" + expression`.
 
 use serde_json::{Map, Value, json};
@@ -511,6 +511,12 @@ fn call(ctx: &Ctx<'_>, name: &str, args: &[Value]) -> R {
                 bools.iter().any(|b| *b)
             }))
         }
+        "contains" => match (args.first().ok_or(())?, args.get(1).ok_or(())?) {
+            (Value::String(s), Value::String(part)) => Ok(Value::Bool(s.contains(part.as_str()))),
+            (Value::Array(a), v) => Ok(Value::Bool(a.contains(v))),
+            (Value::Object(m), Value::String(k)) => Ok(Value::Bool(m.contains_key(k))),
+            _ => Err(()),
+        },
         "split" => {
             let text = str_arg(args, 0)?;
             let parts: Vec<Value> = match args.get(1).ok_or(())? {

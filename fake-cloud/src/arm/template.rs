@@ -58,6 +58,27 @@ fn prepare(
     body: &Value,
 ) -> Result<Prepared, Resp> {
     expr::clear_references();
+    // Resources that exist already (a team's own vault, registry, identity) answer
+    // `reference()` too, as ARM's do, whatever their resource group.
+    for (id, existing) in &st.arm.registry {
+        let rtype = existing
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = existing
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let mut view = runtime_view(st, rtype, name, id, existing);
+        if let (Some(view), Some(Value::Object(props))) =
+            (view.as_object_mut(), existing.get("properties"))
+        {
+            for (k, v) in props {
+                view.insert(k.clone(), v.clone());
+            }
+        }
+        expr::set_reference(id, view);
+    }
     prepare_at(st, sub, rg, location, body)
 }
 
