@@ -86,7 +86,7 @@ fn the_teams_own_prerequisites_are_used_and_only_the_roles_are_added() {
             .iter()
             .map(|r| r["id"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(all, [id.clone()], "{kind}");
+        assert_eq!(all, std::slice::from_ref(id), "{kind}");
     }
     assert!(resources_of(&ctx, "Microsoft.OperationalInsights/workspaces").is_empty());
     // The roles, at the team's resources, for the team's identity and the deployer.
