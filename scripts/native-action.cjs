@@ -57,14 +57,9 @@ function currentRelease(rootText) {
   if (!image) fail('action.yml names no docker://ghcr.io/... image');
   const release = { tag: image[2], repository: image[1], sha256: {} };
   if (fs.existsSync(nativeYml)) {
-    for (const line of fs.readFileSync(nativeYml, 'utf8').split('\n')) {
-      let m = /^# release-tag: (\S+)$/.exec(line);
-      if (m) release.tag = m[1];
-      m = /^# release-repository: (\S+)$/.exec(line);
-      if (m) release.repository = m[1];
-      m = /^# sha256 ([a-z0-9-]+): ([0-9a-f]{64})$/.exec(line);
-      if (m) release.sha256[m[1]] = m[2];
-    }
+    // The block as the action itself reads it.
+    const stamped = require(path.join(root, 'native', 'index.js')).readRelease(nativeYml);
+    return { ...release, ...Object.fromEntries(Object.entries(stamped).filter(([, v]) => v)) };
   }
   return release;
 }

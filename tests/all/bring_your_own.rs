@@ -181,17 +181,12 @@ fn the_runner_jobs_take_a_teams_environment_by_id() {
         "cae-team",
         json!({"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}]}),
     );
-    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
-    inputs.insert("command", "deploy".into());
-    inputs.remove("key-vault");
-    inputs.insert("installation-id", INSTALLATION_ID.to_string());
-    inputs.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
-    inputs.insert("azure-resource-manager-url", ctx.fake.url());
-    inputs.insert("resource-group", "rg-runners".into());
-    inputs.insert("template", "builtin:runner-jobs".into());
-    inputs.insert(
-        "parameters",
-        format!("acaEnvName: {env}\nacrName: acrrunners\nacaMsiName: id-runners\ngitHubAppKeySecretUri: https://kv-runners.vault.azure.net/secrets/github-app-key\n"),
+    let inputs = runner_jobs_inputs(
+        &ctx,
+        "rg-runners",
+        format!(
+            "acaEnvName: {env}\nacrName: acrrunners\nacaMsiName: id-runners\ngitHubAppKeySecretUri: https://kv-runners.vault.azure.net/secrets/github-app-key\n"
+        ),
     );
     let run = ctx.run(&inputs, &[]);
     run.assert_ok();

@@ -409,3 +409,21 @@ pub fn resources_of(ctx: &TestContext, kind: &str) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// A `deploy` step of `builtin:runner-jobs` into `resource_group` with `parameters` (YAML).
+pub fn runner_jobs_inputs(
+    ctx: &TestContext,
+    resource_group: &str,
+    parameters: String,
+) -> BTreeMap<&'static str, String> {
+    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
+    inputs.insert("command", "deploy".into());
+    inputs.remove("key-vault");
+    inputs.insert("installation-id", INSTALLATION_ID.to_string());
+    inputs.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
+    inputs.insert("azure-resource-manager-url", ctx.fake.url());
+    inputs.insert("resource-group", resource_group.to_string());
+    inputs.insert("template", "builtin:runner-jobs".into());
+    inputs.insert("parameters", parameters);
+    inputs
+}

@@ -145,17 +145,9 @@ fn naming_seed_updates_the_seeds_job_in_place() {
         ctx.fake.put_resource(r["id"].as_str().unwrap(), r.clone());
     }
     let vars = &stack["variables"];
-    let mut inputs = ctx.rotate_inputs("app1.pkcs1.pem");
-    inputs.insert("command", "deploy".into());
-    inputs.remove("key-vault");
-    inputs.insert("installation-id", INSTALLATION_ID.to_string());
-    inputs.insert("azure-subscription-id", ctx.fake.seed().subscription_id);
-    inputs.insert("azure-resource-manager-url", ctx.fake.url());
-    inputs.insert("resource-group", vars["RG_NAME"].as_str().unwrap().into());
-    inputs.insert("template", "builtin:runner-jobs".into());
-    inputs.insert("what-if", "true".into());
-    inputs.insert(
-        "parameters",
+    let mut inputs = runner_jobs_inputs(
+        &ctx,
+        vars["RG_NAME"].as_str().unwrap(),
         format!(
             "project: aca-gh-runners\nnaming: seed\nacaEnvName: {}\nacrName: {}\nacaMsiName: {}\ngitHubAppKeySecretUri: {}\nrunnerImage: {}.azurecr.io/{}\n",
             vars["ACA_ENV_NAME"].as_str().unwrap(),
@@ -166,6 +158,7 @@ fn naming_seed_updates_the_seeds_job_in_place() {
             stack["image"].as_str().unwrap(),
         ),
     );
+    inputs.insert("what-if", "true".into());
     let run = ctx.run(&inputs, &[]);
     run.assert_ok();
     let log = run.log();
