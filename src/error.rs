@@ -132,6 +132,24 @@ pub enum Error {
         fix: String,
     },
 
+    /// Key Vault refused the caller's network: its firewall, or public access turned off
+    /// (`network: private`). Nothing about roles can fix it; the step must run elsewhere.
+    #[error(
+        "Key Vault {vault}: {action} refused this runner's network (HTTP 403 {code}): {detail}. {fix}"
+    )]
+    KeyVaultNetwork {
+        /// The vault URL.
+        vault: String,
+        /// The operation.
+        action: String,
+        /// `ForbiddenByFirewall` or `ForbiddenByConnection`.
+        code: String,
+        /// The service's message, redacted.
+        detail: String,
+        /// What to do.
+        fix: String,
+    },
+
     /// An Azure Resource Manager call failed.
     #[error("Azure Resource Manager: {action} failed{}:\n{detail}{}", http_status(*status), fix_text(fix))]
     Arm {
@@ -299,6 +317,7 @@ impl Error {
             Error::GitHub { .. } => "GitHub request failed",
             Error::KeyVaultForbidden { .. }
             | Error::KeyVault { .. }
+            | Error::KeyVaultNetwork { .. }
             | Error::RoleNotEffective { .. } => "Key Vault request failed",
             Error::KeyTooOld { .. } => "GitHub App key too old",
             Error::Arm { .. } => "Azure Resource Manager request failed",

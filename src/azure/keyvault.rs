@@ -288,22 +288,22 @@ impl KeyVault {
         };
         let (code, message) = error_body(e);
         let message = Runtime::get().redact(&message);
-        if status == 403 && code.as_deref() == Some("ForbiddenByFirewall") {
-            return Error::KeyVault {
-                vault,
-                action: action.to_string(),
-                status,
-                detail: message,
-                fix: "The vault's firewall blocks this runner's address: allow it in the vault's Networking settings, or run the step on a runner inside the vault's network".into(),
+        if status == 403
+            && let Some(code) = code
+                .as_deref()
+                .filter(|c| matches!(*c, "ForbiddenByFirewall" | "ForbiddenByConnection"))
+        {
+            let fix = if code == "ForbiddenByFirewall" {
+                "The vault's firewall blocks this runner's address: allow it in the vault's Networking settings, or run the step on a runner inside the vault's network"
+            } else {
+                "The vault's public network access is off (network: private): run this step inside its virtual network, on the project's own runners with `uses: OWNER/aca-runner-action/native@v0` (README: Rotating on your own runners)"
             };
-        }
-        if status == 403 && code.as_deref() == Some("ForbiddenByConnection") {
-            return Error::KeyVault {
+            return Error::KeyVaultNetwork {
                 vault,
                 action: action.to_string(),
-                status,
+                code: code.to_string(),
                 detail: message,
-                fix: "The vault's public network access is off (network: private): run this step inside its virtual network, on the project's own runners with `uses: OWNER/aca-runner-action/native@v0` (README: Rotating on your own runners)".into(),
+                fix: fix.into(),
             };
         }
         if status == 403 && code.as_deref() == Some("ForbiddenByPolicy") {

@@ -1005,6 +1005,19 @@ async fn key_rows(
     };
     let versions = match kv.versions(&req.secret_name).await {
         Ok(v) => v,
+        // A vault closed to this runner's network (network: private) is not a fault of the
+        // setup: the key rows are for a doctor run inside the network.
+        Err(Error::KeyVaultNetwork { code, .. }) => {
+            return vec![row(
+                "Key",
+                "Versions",
+                Verdict::Warn,
+                format!(
+                    "the vault refuses this runner's network ({code}): the key's age, expiry and consumers were not checked"
+                ),
+                "run doctor inside the vault's network: on the project's own runners with uses: OWNER/aca-runner-action/native@v0",
+            )];
+        }
         Err(e) => return vec![row("Key", "Versions", Verdict::Fail, e.to_string(), "")],
     };
     let Some(live) = versions.iter().rev().find(|v| v.enabled) else {

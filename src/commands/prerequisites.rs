@@ -499,9 +499,7 @@ async fn wait_for_vault(session: &Session, vault_url: &str, secret_name: &str) -
                 pause = (pause * 2).min(SETTLE_STEP);
             }
             // A firewall, or public access turned off: this runner's network is refused.
-            Err(Error::KeyVault {
-                status: 403, fix, ..
-            }) => {
+            Err(Error::KeyVaultNetwork { fix, .. }) => {
                 session.rt.warning(&format!(
                     "Key Vault {vault_url} refuses this runner's network, so the deploy cannot confirm the role took effect ({fix}); rotate-key waits out a fresh assignment itself"
                 ));

@@ -343,3 +343,32 @@ fn without_pools_the_deployed_jobs_are_read_back() {
     // The runner version now comes from the deployed job's image.
     assert_eq!(find(&rows, "Runner · Runner version").mark, "✔");
 }
+
+#[test]
+fn a_vault_closed_to_this_runners_network_is_a_warning_not_a_cross() {
+    let world = World::healthy();
+    world.ctx.fake.add_fault(fake_cloud::Fault {
+        path_contains: "/secrets/".into(),
+        method: None,
+        times: 100,
+        action: fake_cloud::FaultAction::Status {
+            status: 403,
+            retry_after: None,
+            body: Some(serde_json::json!({"error": {
+                "code": "Forbidden",
+                "message": "Public network access is disabled and request is not from a trusted service nor via an approved private link.",
+                "innererror": {"code": "ForbiddenByConnection"}
+            }})),
+        },
+    });
+    let (run, rows, sent) = world.doctor(|_| {});
+    assert_read_only(&sent);
+    let key = find(&rows, "Key · Versions");
+    assert_eq!(key.mark, "⚠", "{key:?}");
+    assert!(
+        key.text.contains("run doctor inside the vault's network"),
+        "{key:?}"
+    );
+    assert_eq!(run.output("problems"), "0", "{rows:#?}");
+    assert_eq!(run.code, 0, "{}", run.log());
+}
