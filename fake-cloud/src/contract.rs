@@ -37,6 +37,7 @@ const KEYVAULT: &str = include_str!("../api-specs/keyvault-secrets.json");
 const ARM_DEPLOYMENTS: &str = include_str!("../api-specs/arm-deployments.json");
 const CONTAINERAPPS_JOBS: &str = include_str!("../api-specs/containerapps-jobs.json");
 const AUTHORIZATION_PERMISSIONS: &str = include_str!("../api-specs/authorization-permissions.json");
+const NETWORK: &str = include_str!("../api-specs/network.json");
 
 /// One loaded API description.
 struct Spec {
@@ -94,6 +95,7 @@ fn specs() -> &'static [(Service, Spec)] {
             (Service::Arm, load(ARM_DEPLOYMENTS)),
             (Service::Arm, load(CONTAINERAPPS_JOBS)),
             (Service::Arm, load(AUTHORIZATION_PERMISSIONS)),
+            (Service::Arm, load(NETWORK)),
         ]
     })
 }

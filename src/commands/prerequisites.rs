@@ -274,6 +274,7 @@ pub async fn fill(
             }
         }
     }
+    check_team_subnets(session, params).await?;
     if params.contains("deployerObjectId") {
         return Ok(());
     }
@@ -294,6 +295,47 @@ pub async fn fill(
             _ => "ServicePrincipal",
         };
         params.set("deployerPrincipalType", kind);
+    }
+    Ok(())
+}
+
+/// The team's own subnets (`subnetId`, `endpointSubnetId`) must exist, and the environment's
+/// be delegated to `Microsoft.App/environments` and /27 or larger, before anything is deployed
+/// into them: an environment on a wrong subnet fails minutes into the deployment, and its
+/// subnet's size cannot change afterwards.
+async fn check_team_subnets(session: &Session, params: &Parameters) -> Result<()> {
+    const DELEGATION: &str = "Microsoft.App/environments";
+    let bad = |message: String| Err(Error::input("parameters", message));
+    for name in ["subnetId", "endpointSubnetId"] {
+        let Some(id) = params.text(name).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let Some(subnet) = session.arm().await?.subnet(id).await? else {
+            return bad(format!(
+                "`{name}` names the subnet {id}, which does not exist (or the Azure identity cannot read it)"
+            ));
+        };
+        let props = &subnet.properties;
+        let delegated = props.delegated_to(DELEGATION);
+        if name == "subnetId" {
+            if !delegated {
+                return bad(format!(
+                    "`subnetId` {id} is not delegated to {DELEGATION}: delegate it (az network vnet subnet update --delegations {DELEGATION}) before the environment is injected"
+                ));
+            }
+            match props.prefix().and_then(cidr) {
+                Some((_, len)) if len > SMALLEST_ENVIRONMENT_SUBNET => {
+                    return bad(format!(
+                        "`subnetId` {id} is a /{len}: a workload-profiles environment needs a /{SMALLEST_ENVIRONMENT_SUBNET} or larger subnet"
+                    ));
+                }
+                _ => {}
+            }
+        } else if delegated {
+            return bad(format!(
+                "`endpointSubnetId` {id} is delegated to {DELEGATION}: private endpoints need a subnet of their own"
+            ));
+        }
     }
     Ok(())
 }

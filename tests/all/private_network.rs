@@ -171,6 +171,63 @@ fn private_network_closes_the_vault_and_registry_behind_endpoints_with_linked_zo
     ctx.assert_contract();
 }
 
+/// Seeds the team's network `hub` in rg-network: subnet `aca` (delegated to `delegation`, with
+/// `prefix`) and `endpoints`; returns the network's id.
+fn team_network(ctx: &TestContext, delegation: &str, prefix: &str) -> String {
+    let hub = format!(
+        "/subscriptions/{}/resourceGroups/rg-network/providers/Microsoft.Network/virtualNetworks/hub",
+        ctx.fake.seed().subscription_id
+    );
+    let delegations = if delegation.is_empty() {
+        json!([])
+    } else {
+        json!([{"name": "aca", "properties": {"serviceName": delegation}}])
+    };
+    ctx.fake.put_resource(
+        &hub,
+        json!({"type": "Microsoft.Network/virtualNetworks", "location": "westeurope", "properties": {
+            "addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+            "subnets": [
+                {"name": "aca", "properties": {"addressPrefix": prefix, "delegations": delegations}},
+                {"name": "endpoints", "properties": {"addressPrefix": "10.1.1.0/27"}},
+            ]}}),
+    );
+    hub
+}
+
+#[test]
+fn a_teams_subnet_that_cannot_hold_the_environment_is_refused_before_deploying() {
+    for (delegation, prefix, extra, says) in [
+        (
+            "",
+            "10.1.0.0/24",
+            "",
+            "is not delegated to Microsoft.App/environments",
+        ),
+        ("Microsoft.App/environments", "10.1.0.0/28", "", "is a /28"),
+        (
+            "Microsoft.App/environments",
+            "10.1.0.0/24",
+            "x",
+            "which does not exist",
+        ),
+    ] {
+        let ctx = TestContext::new();
+        let hub = team_network(&ctx, delegation, prefix);
+        let run = ctx.run(
+            &private_inputs(
+                &ctx,
+                &format!("subnetId: {hub}/subnets/aca{extra}\nendpointSubnetId: {hub}/subnets/endpoints\n"),
+            ),
+            &[],
+        );
+        assert_eq!(run.code, 2, "{}", run.log());
+        assert!(run.log().contains(says), "{says}: {}", run.log());
+        assert!(ctx.fake.deployments().is_empty(), "a deployment was sent");
+        ctx.assert_contract();
+    }
+}
+
 #[test]
 fn the_teams_own_subnets_are_used_and_no_network_is_created() {
     let ctx = TestContext::with_seed(Seed {
@@ -178,10 +235,7 @@ fn the_teams_own_subnets_are_used_and_no_network_is_created() {
         arm_deployment_ms: 100,
         ..Seed::default()
     });
-    let hub = format!(
-        "/subscriptions/{}/resourceGroups/rg-network/providers/Microsoft.Network/virtualNetworks/hub",
-        ctx.fake.seed().subscription_id
-    );
+    let hub = team_network(&ctx, "Microsoft.App/environments", "10.1.0.0/24");
     let run = ctx.run(
         &private_inputs(
             &ctx,
@@ -190,8 +244,11 @@ fn the_teams_own_subnets_are_used_and_no_network_is_created() {
         &[],
     );
     run.assert_ok();
+    assert_eq!(
+        ids(&ctx, "Microsoft.Network/virtualNetworks"),
+        [hub.clone()]
+    );
     for kind in [
-        "Microsoft.Network/virtualNetworks",
         "Microsoft.Network/natGateways",
         "Microsoft.Network/publicIPAddresses",
     ] {

@@ -47,6 +47,7 @@ pub(super) fn action(route: &Route) -> Option<Action> {
         Route::GroupJobs { .. } => Action::read("Microsoft.App/jobs/read"),
         Route::Executions { .. } => Action::read("Microsoft.App/jobs/executions/read"),
         Route::Vaults { .. } => Action::read("Microsoft.KeyVault/vaults/read"),
+        Route::Subnet { .. } => Action::read("Microsoft.Network/virtualNetworks/subnets/read"),
         // Anyone signed in may read their own permissions.
         _ => return None,
     })

@@ -20,6 +20,7 @@ mod executions;
 mod expr;
 mod ids;
 mod jobs;
+mod network;
 mod permissions;
 mod resources;
 mod route;
@@ -97,6 +98,12 @@ pub(crate) fn handle(st: &mut State, req: &Req) -> Option<Resp> {
             ..
         } => jobs::put(st, &rg, &name, req),
         Route::JobStatus { op, .. } => jobs::status(st, req, &op),
+        Route::Subnet {
+            sub,
+            rg,
+            vnet,
+            name,
+        } => network::subnet(st, &sub, &rg, &vnet, &name),
         Route::AppList { kind, .. } => jobs::list(st, kind),
         Route::App {
             rg,

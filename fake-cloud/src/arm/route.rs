@@ -83,6 +83,13 @@ pub(super) enum Route {
         rg: String,
         job: String,
     },
+    /// `GET …/Microsoft.Network/virtualNetworks/{vnet}/subnets/{name}`.
+    Subnet {
+        sub: String,
+        rg: String,
+        vnet: String,
+        name: String,
+    },
 }
 
 impl Route {
@@ -102,7 +109,8 @@ impl Route {
             | Route::Permissions { sub, .. }
             | Route::Vaults { sub }
             | Route::GroupJobs { sub, .. }
-            | Route::Executions { sub, .. } => sub.clone(),
+            | Route::Executions { sub, .. }
+            | Route::Subnet { sub, .. } => sub.clone(),
         }
     }
 }
@@ -382,6 +390,26 @@ pub(super) fn route(method: &str, segs: &[String]) -> Option<Route> {
         ) => Some(Route::AppList {
             sub: s(1),
             kind: "Microsoft.App/containerApps",
+        }),
+        (
+            "GET",
+            [
+                "subscriptions",
+                _,
+                "resourcegroups",
+                _,
+                "providers",
+                "microsoft.network",
+                "virtualnetworks",
+                _,
+                "subnets",
+                _,
+            ],
+        ) => Some(Route::Subnet {
+            sub: s(1),
+            rg: s(3),
+            vnet: s(7),
+            name: s(9),
         }),
         (
             "GET" | "PUT",

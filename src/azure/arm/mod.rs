@@ -19,6 +19,7 @@ use crate::runtime::Runtime;
 
 pub mod deployments;
 pub mod jobs;
+pub mod network;
 pub mod permissions;
 pub mod roles;
 pub mod vaults;
