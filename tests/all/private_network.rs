@@ -246,7 +246,7 @@ fn the_teams_own_subnets_are_used_and_no_network_is_created() {
     run.assert_ok();
     assert_eq!(
         ids(&ctx, "Microsoft.Network/virtualNetworks"),
-        [hub.clone()]
+        std::slice::from_ref(&hub)
     );
     for kind in [
         "Microsoft.Network/natGateways",
