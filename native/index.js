@@ -31,6 +31,20 @@ const IDLE_TIMEOUT_MS = 60000;
 
 class Refusal extends Error {}
 
+/** A URL as the log may show it: no credentials, no query (signed download URLs carry tokens). */
+function shown(url) {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    u.hash = '';
+    return u.toString();
+  } catch {
+    return '<unparsable URL>';
+  }
+}
+
 function input(name) {
   return (process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] || '').trim();
 }
@@ -150,7 +164,7 @@ function tunnel(url, proxy) {
 async function download(url, file, env = process.env, redirects = 0) {
   const target = new URL(url);
   if (target.protocol !== 'https:' && target.protocol !== 'http:') {
-    throw new Refusal(`cannot download ${url}: only https:// (or http://) URLs`);
+    throw new Refusal(`cannot download ${shown(url)}: only https:// (or http://) URLs; check binary-url`);
   }
   const proxy = proxyFor(target, env);
   const ca = trustAnchors(env);
@@ -174,7 +188,7 @@ async function download(url, file, env = process.env, redirects = 0) {
       if ([301, 302, 303, 307, 308].includes(res.statusCode) && res.headers.location) {
         res.resume();
         if (redirects >= MAX_REDIRECTS) {
-          reject(new Refusal(`too many redirects from ${url}`));
+          reject(new Refusal(`too many redirects from ${shown(url)}`));
           return;
         }
         const next = new URL(res.headers.location, target).toString();
@@ -183,7 +197,7 @@ async function download(url, file, env = process.env, redirects = 0) {
       }
       if (res.statusCode !== 200) {
         res.resume();
-        const err = new Error(`GET ${url}: HTTP ${res.statusCode}`);
+        const err = new Error(`GET ${shown(url)}: HTTP ${res.statusCode}`);
         err.status = res.statusCode;
         reject(err);
         return;
@@ -208,9 +222,9 @@ async function downloadWithRetries(url, file, env) {
       const permanent = e instanceof Refusal || (e.status && e.status < 500 && e.status !== 429);
       if (permanent || attempt >= ATTEMPTS) {
         if (e.status === 404) {
-          throw new Refusal(`${url} answers 404: no such release asset (a mirror given as binary-url must hold the release's assets under their own names)`);
+          throw new Refusal(`${shown(url)} answers 404: no such release asset (a mirror given as binary-url must hold the release's assets under their own names)`);
         }
-        throw e instanceof Refusal ? e : new Refusal(`cannot download the binary: ${e.message}`);
+        throw e instanceof Refusal ? e : new Refusal(`cannot download the binary: ${e.message}. Check that this runner reaches ${new URL(url).host} (HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE), or give binary-url a mirror it reaches`);
       }
       console.log(`download failed (${e.message}); retrying in ${attempt} s`);
       await new Promise((r) => setTimeout(r, attempt * 1000));
@@ -260,13 +274,13 @@ async function binary(env = process.env) {
   }
   if (actual !== expected) {
     fs.rmSync(partial, { force: true });
-    throw new Refusal(`the binary from ${url} has SHA-256 ${actual}, but this action's release ${release.tag} recorded ${expected} for ${plat}: it was not run. A mirror must serve the release's own files`);
+    throw new Refusal(`the binary from ${shown(url)} has SHA-256 ${actual}, but this action's release ${release.tag} recorded ${expected} for ${plat}: it was not run. A mirror must serve the release's own files`);
   }
   fs.chmodSync(partial, 0o755);
   fs.renameSync(partial, bin);
   fs.writeFileSync(marker, '');
   const size = (fs.statSync(bin).size / 1048576).toFixed(1);
-  console.log(`${TOOL} ${release.tag} (${plat}): downloaded ${url} (${size} MiB, SHA-256 checked) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`${TOOL} ${release.tag} (${plat}): downloaded ${shown(url)} (${size} MiB, SHA-256 checked) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return bin;
 }
 
@@ -298,4 +312,4 @@ if (require.main === module) {
   main();
 }
 
-module.exports = { platform, assetName, readRelease, noProxy, proxyFor, downloadUrl };
+module.exports = { platform, assetName, readRelease, noProxy, proxyFor, downloadUrl, shown };

@@ -287,7 +287,11 @@ fn the_download_goes_through_https_proxy_unless_no_proxy_names_the_host() {
 fn binary_url_points_the_download_at_a_mirror() {
     let ctx = TestContext::new();
     let release = NativeRelease::publish(&ctx, None);
-    let mirror = format!("{}/_objects/releases/{TAG}/", ctx.fake.url());
+    // A mirror behind basic authentication: its credentials never reach the log.
+    let mirror = format!(
+        "{}/_objects/releases/{TAG}/",
+        ctx.fake.url().replace("https://", "https://mirror-user:mirror-secret@")
+    );
     let run = ctx.run_native(
         &release,
         &ctx.rotate_inputs("app1.pkcs1.pem"),
@@ -301,6 +305,8 @@ fn binary_url_points_the_download_at_a_mirror() {
         ctx.release_requests(),
         [format!("GET /_objects/releases/{TAG}/{ASSET} 200")]
     );
+    assert!(!run.log().contains("mirror-secret"), "{}", run.log());
+    assert!(run.log().contains("downloaded https://127.0.0.1:"), "{}", run.log());
     // A mirror without the asset: the answer says what a mirror must hold.
     std::fs::remove_dir_all(release.tool_cache()).unwrap();
     let run = ctx.run_native(
