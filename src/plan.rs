@@ -503,24 +503,15 @@ fn deploy_request(i: &Inputs, github: &GitHubConfig) -> Result<deploy::Request> 
     let pools = match template.builtin {
         Some(Builtin::RunnerJobs) => {
             let mut pools = crate::pools::plan(pools_text.as_deref(), github.owner.as_deref())?;
-            match parameters.literal_text("naming") {
-                None | Some("default") => {}
-                Some("seed") => {
-                    let project = parameters.literal_text("project").ok_or_else(|| {
-                        Error::input(
-                            "parameters",
-                            "`naming: seed` names the jobs caj-<project>: give `project` too (the seed's is aca-gh-runners)",
-                        )
-                    })?;
-                    prerequisites::check_project(project)?;
-                    pools.name_as_seed(project)?;
-                }
-                Some(other) => {
-                    return Err(Error::input(
+            if prerequisites::seed_naming(parameters.literal_text("naming"))? {
+                let project = parameters.literal_text("project").ok_or_else(|| {
+                    Error::input(
                         "parameters",
-                        format!("`naming` is `{other}`: it is `default` or `seed`"),
-                    ));
-                }
+                        "`naming: seed` names the jobs caj-<project>: give `project` too (the seed's is aca-gh-runners)",
+                    )
+                })?;
+                prerequisites::check_project(project)?;
+                pools.name_as_seed(project)?;
             }
             Some(pools)
         }

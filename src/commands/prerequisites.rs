@@ -64,17 +64,12 @@ pub fn check_parameters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()>
             "`network` is `{network}`: it is `public` (the default) or `private`"
         ));
     }
-    let naming = get("naming").unwrap_or("default");
-    if !matches!(naming, "default" | "seed") {
-        return bad(format!(
-            "`naming` is `{naming}`: it is `default` or `seed` (the seed pipeline's names, to adopt a stack it built)"
-        ));
-    }
+    seed_naming(get("naming"))?;
     let subnet = get("subnetId").filter(|s| !s.is_empty());
     let endpoints = get("endpointSubnetId").filter(|s| !s.is_empty());
     for (name, id) in [("subnetId", subnet), ("endpointSubnetId", endpoints)] {
         if let Some(id) = id
-            && subnet_parts(id).is_none()
+            && subnet_network(id).is_none()
         {
             return bad(format!(
                 "`{name}` is `{id}`: it is a subnet's resource id, /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<network>/subnets/<subnet>"
@@ -92,10 +87,10 @@ pub fn check_parameters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()>
                 "with `network: private` and `subnetId`, give `endpointSubnetId` too: a subnet of the same network for the private endpoints (the environment's subnet is delegated and cannot hold them)".into(),
             );
         }
-        (_, Some(s), Some(e)) if subnet_parts(s).map(|p| p.0) != subnet_parts(e).map(|p| p.0) => {
+        (_, Some(s), Some(e)) if subnet_network(s) != subnet_network(e) => {
             return bad(format!(
                 "`endpointSubnetId` is in another virtual network than `subnetId`: the private DNS zones are linked to one network, `{}`",
-                subnet_parts(s).map(|p| p.0).unwrap_or_default()
+                subnet_network(s).unwrap_or_default()
             ));
         }
         _ => {}
@@ -139,6 +134,21 @@ pub fn check_parameters<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<()>
     Ok(())
 }
 
+/// Whether the `naming` parameter of a built-in template asks for the seed pipeline's names
+/// (`seed`) or this action's (`default`, or not given); anything else is refused.
+pub fn seed_naming(naming: Option<&str>) -> Result<bool> {
+    match naming.unwrap_or("default") {
+        "default" => Ok(false),
+        "seed" => Ok(true),
+        other => Err(Error::input(
+            "parameters",
+            format!(
+                "`naming` is `{other}`: it is `default` or `seed` (the seed pipeline's names, to adopt a stack it built)"
+            ),
+        )),
+    }
+}
+
 /// The prerequisites a team can bring by resource id, and their types.
 const EXISTING: [(&str, &str); 5] = [
     (
@@ -157,39 +167,44 @@ const EXISTING: [(&str, &str); 5] = [
     ),
 ];
 
+/// The segments after `/providers/` of a resource id in a resource group
+/// (`/subscriptions/<id>/resourceGroups/<group>/providers/…`), none of them empty.
+fn provider_segments(id: &str) -> Option<Vec<&str>> {
+    let segs: Vec<&str> = id.trim_end_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["", s, sub, r, rg, p, rest @ ..]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && r.eq_ignore_ascii_case("resourceGroups")
+                && p.eq_ignore_ascii_case("providers")
+                && !sub.is_empty()
+                && !rg.is_empty()
+                && rest.iter().all(|x| !x.is_empty()) =>
+        {
+            Some(rest.to_vec())
+        }
+        _ => None,
+    }
+}
+
 /// Whether `id` is the id of a resource of type `rtype` (`Namespace/type`) in a resource group.
 fn is_resource_id(id: &str, rtype: &str) -> bool {
-    let segs: Vec<&str> = id.trim_end_matches('/').split('/').collect();
     let Some((namespace, kind)) = rtype.split_once('/') else {
         return false;
     };
-    matches!(segs.as_slice(),
-        ["", s, sub, r, rg, p, ns, t, name]
-            if s.eq_ignore_ascii_case("subscriptions")
-                && r.eq_ignore_ascii_case("resourceGroups")
-                && p.eq_ignore_ascii_case("providers")
-                && ns.eq_ignore_ascii_case(namespace)
-                && t.eq_ignore_ascii_case(kind)
-                && [sub, rg, name].iter().all(|x| !x.is_empty()))
+    matches!(provider_segments(id).as_deref(),
+        Some([ns, t, _]) if ns.eq_ignore_ascii_case(namespace) && t.eq_ignore_ascii_case(kind))
 }
 
-/// `(virtual network id, subnet name)` of a subnet's resource id.
-fn subnet_parts(id: &str) -> Option<(String, &str)> {
-    let segs: Vec<&str> = id.strip_prefix('/')?.split('/').collect();
-    match segs.as_slice() {
-        [s, _, r, _, p, ns, vt, _, st, name]
-            if s.eq_ignore_ascii_case("subscriptions")
-                && r.eq_ignore_ascii_case("resourceGroups")
-                && p.eq_ignore_ascii_case("providers")
-                && ns.eq_ignore_ascii_case("Microsoft.Network")
+/// The virtual network id (lower-cased) of a subnet's resource id.
+fn subnet_network(id: &str) -> Option<String> {
+    match provider_segments(id).as_deref() {
+        Some([ns, vt, _, st, name])
+            if ns.eq_ignore_ascii_case("Microsoft.Network")
                 && vt.eq_ignore_ascii_case("virtualNetworks")
-                && st.eq_ignore_ascii_case("subnets")
-                && segs.iter().all(|s| !s.is_empty()) =>
+                && st.eq_ignore_ascii_case("subnets") =>
         {
-            Some((
-                id[..id.len() - name.len() - "/subnets/".len()].to_ascii_lowercase(),
-                name,
-            ))
+            let id = id.trim_end_matches('/');
+            Some(id[..id.len() - name.len() - "/subnets/".len()].to_ascii_lowercase())
         }
         _ => None,
     }
@@ -466,21 +481,13 @@ async fn adopted_vault<'a>(
         Ok(_) => Ok(String::new()),
         Err(Error::KeyVaultForbidden { .. }) => {
             let message = format!(
-                "the deploying principal has no role on {vault} (naming: seed leaves roles to you): give it Key Vault Secrets Officer on the vault before rotate-key writes `{secret}` there"
+                "The deploying principal has no role on {vault} (naming: seed leaves roles to you): give it Key Vault Secrets Officer on the vault before rotate-key writes `{secret}` there"
             );
             session.rt.warning(&message);
-            Ok(format!("**Adopted vault.** {}.\n", capitalized(&message)))
+            Ok(format!("**Adopted vault.** {message}.\n"))
         }
         Err(e) => Err(e),
     }
-}
-
-fn capitalized(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// Holds the deploy until the vault `builtin:prerequisites` made answers the deploying principal.

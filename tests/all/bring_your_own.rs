@@ -32,6 +32,26 @@ fn team_resource(ctx: &TestContext, kind: &str, name: &str, properties: Value) -
     id
 }
 
+/// The team's workload-profiles environment `cae-team`.
+fn team_environment(ctx: &TestContext) -> String {
+    team_resource(
+        ctx,
+        "Microsoft.App/managedEnvironments",
+        "cae-team",
+        json!({"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}]}),
+    )
+}
+
+/// The team's RBAC vault `kv-team`, answered by the fake's Key Vault.
+fn team_vault(ctx: &TestContext) -> String {
+    team_resource(
+        ctx,
+        "Microsoft.KeyVault/vaults",
+        "kv-team",
+        json!({"vaultUri": format!("{}/", ctx.fake.url()), "enableRbacAuthorization": true}),
+    )
+}
+
 fn inputs_with(ctx: &TestContext, extra: &str) -> BTreeMap<&'static str, String> {
     let mut inputs = prerequisites_inputs(ctx, "aca-gh-runners");
     inputs.insert("parameters", format!("project: aca-gh-runners\n{extra}"));
@@ -41,24 +61,14 @@ fn inputs_with(ctx: &TestContext, extra: &str) -> BTreeMap<&'static str, String>
 #[test]
 fn the_teams_own_prerequisites_are_used_and_only_the_roles_are_added() {
     let ctx = context();
-    let env = team_resource(
-        &ctx,
-        "Microsoft.App/managedEnvironments",
-        "cae-team",
-        json!({"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}]}),
-    );
+    let env = team_environment(&ctx);
     let acr = team_resource(
         &ctx,
         "Microsoft.ContainerRegistry/registries",
         "acrteam",
         json!({"loginServer": "acrteam.azurecr.io"}),
     );
-    let kv = team_resource(
-        &ctx,
-        "Microsoft.KeyVault/vaults",
-        "kv-team",
-        json!({"vaultUri": format!("{}/", ctx.fake.url()), "enableRbacAuthorization": true}),
-    );
+    let kv = team_vault(&ctx);
     let msi = team_resource(
         &ctx,
         "Microsoft.ManagedIdentity/userAssignedIdentities",
@@ -148,12 +158,7 @@ fn the_teams_own_prerequisites_are_used_and_only_the_roles_are_added() {
 #[test]
 fn a_team_vault_alone_is_used_and_the_rest_is_created() {
     let ctx = context();
-    let kv = team_resource(
-        &ctx,
-        "Microsoft.KeyVault/vaults",
-        "kv-team",
-        json!({"vaultUri": format!("{}/", ctx.fake.url()), "enableRbacAuthorization": true}),
-    );
+    let kv = team_vault(&ctx);
     let run = ctx.run(
         &inputs_with(&ctx, &format!("existingKeyVaultId: {kv}\n")),
         &[],
@@ -175,12 +180,7 @@ fn a_team_vault_alone_is_used_and_the_rest_is_created() {
 #[test]
 fn the_runner_jobs_take_a_teams_environment_by_id() {
     let ctx = context();
-    let env = team_resource(
-        &ctx,
-        "Microsoft.App/managedEnvironments",
-        "cae-team",
-        json!({"workloadProfiles": [{"name": "Consumption", "workloadProfileType": "Consumption"}]}),
-    );
+    let env = team_environment(&ctx);
     let inputs = runner_jobs_inputs(
         &ctx,
         "rg-runners",

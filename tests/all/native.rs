@@ -290,7 +290,9 @@ fn binary_url_points_the_download_at_a_mirror() {
     // A mirror behind basic authentication: its credentials never reach the log.
     let mirror = format!(
         "{}/_objects/releases/{TAG}/",
-        ctx.fake.url().replace("https://", "https://mirror-user:mirror-secret@")
+        ctx.fake
+            .url()
+            .replace("https://", "https://mirror-user:mirror-secret@")
     );
     let run = ctx.run_native(
         &release,
@@ -306,7 +308,11 @@ fn binary_url_points_the_download_at_a_mirror() {
         [format!("GET /_objects/releases/{TAG}/{ASSET} 200")]
     );
     assert!(!run.log().contains("mirror-secret"), "{}", run.log());
-    assert!(run.log().contains("downloaded https://127.0.0.1:"), "{}", run.log());
+    assert!(
+        run.log().contains("downloaded https://127.0.0.1:"),
+        "{}",
+        run.log()
+    );
     // A mirror without the asset: the answer says what a mirror must hold.
     std::fs::remove_dir_all(release.tool_cache()).unwrap();
     let run = ctx.run_native(
