@@ -312,4 +312,5 @@ if (require.main === module) {
   main();
 }
 
-module.exports = { platform, assetName, readRelease, noProxy, proxyFor, downloadUrl, shown };
+// scripts/native-action.cjs reads the release block the way the action does.
+module.exports = { readRelease };
